@@ -1,0 +1,1 @@
+//! Thread policy (filled in by the engine work).
