@@ -18,3 +18,12 @@ pub mod table;
 pub mod threads;
 
 pub use error::{Error, Result};
+
+/// The compute device this build targets, recorded in keys and provenance.
+pub fn device_name() -> &'static str {
+    if cfg!(feature = "cuda") {
+        "cuda"
+    } else {
+        "cpu"
+    }
+}

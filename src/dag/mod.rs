@@ -1,1 +1,11 @@
-//! (module under construction)
+//! Pipelines: parsing and validating pipeline files into plans, running them
+//! against the store, and explaining what is cached or stale.
+
+pub mod params;
+pub mod plan;
+pub mod progress;
+pub mod runner;
+pub mod status;
+pub mod toml_file;
+
+pub use plan::Plan;

@@ -1,1 +1,3 @@
-//! (module under construction)
+//! Data: fetching pinned packages, chunking documents, building evaluation tasks.
+
+pub mod fetch;

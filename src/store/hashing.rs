@@ -1,0 +1,40 @@
+//! Canonical JSON keys and file digests.
+
+use crate::error::{IoContext, Result};
+use std::io::Read;
+use std::path::Path;
+
+/// Canonical form: serde_json's default map is a BTreeMap, so keys are sorted
+/// and the compact serialization is stable.
+pub fn canonical_json(v: &serde_json::Value) -> String {
+    serde_json::to_string(v).expect("a serde_json::Value always serializes")
+}
+
+pub fn key_of(preimage: &serde_json::Value) -> String {
+    blake3::hash(canonical_json(preimage).as_bytes())
+        .to_hex()
+        .to_string()
+}
+
+/// blake3 of a file's payload; `.zst` files are hashed after decompression so
+/// the digest names the data, not the compressor's settings.
+pub fn file_blake3(path: &Path) -> Result<String> {
+    let file = std::fs::File::open(path).ctx(format!("open {}", path.display()))?;
+    let mut hasher = blake3::Hasher::new();
+    let mut reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "zst") {
+        Box::new(zstd::Decoder::new(file).ctx(format!("zstd {}", path.display()))?)
+    } else {
+        Box::new(std::io::BufReader::with_capacity(1 << 20, file))
+    };
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = reader
+            .read(&mut buf)
+            .ctx(format!("read {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher.finalize().to_hex().to_string())
+}
