@@ -27,6 +27,8 @@ pub struct StageKind {
     pub version: u32,
     pub inputs: &'static [&'static str],
     pub optional_inputs: &'static [&'static str],
+    /// Parameters left out of the key (e.g. a local path whose content digest is hashed instead).
+    pub unhashed: &'static [&'static str],
     /// Contents of `stages/<kind>.toml`.
     pub defaults: &'static str,
     /// Parse and check the merged parameters; may rewrite them (e.g. expand a pin).

@@ -9,6 +9,7 @@ pub const KIND: StageKind = StageKind {
     version: 1,
     inputs: &[],
     optional_inputs: &[],
+    unhashed: &[],
     defaults: "",
     resolve,
     run,
