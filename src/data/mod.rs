@@ -4,6 +4,7 @@ pub mod chunking;
 pub mod fetch;
 pub mod haystack;
 pub mod multidoc_qa;
+pub mod prompts;
 pub mod needle;
 pub mod ruler;
 pub mod sample;

@@ -45,10 +45,7 @@ fn run(ctx: &StageCtx) -> Result<()> {
     let c: ChunkParams = ctx.params.parse()?;
     let model = ctx.input("model")?;
     let docs = ctx.input("docs")?;
-    let gguf = model.files_ending(".gguf");
-    let Some(gguf) = gguf.first() else {
-        return Err(ctx.params.err("inputs.model", "the model input holds no .gguf file"));
-    };
+    let gguf = super::model_file(ctx)?;
     let mut doc_files: Vec<_> = docs
         .manifest
         .outputs
@@ -63,7 +60,7 @@ fn run(ctx: &StageCtx) -> Result<()> {
     if doc_files.is_empty() {
         return Err(ctx.params.err("inputs.docs", format!("empty dataset: no document ending in '{}'", c.doc_suffix)));
     }
-    let tokenizer = Tokenizer::from_gguf_file(gguf)?;
+    let tokenizer = Tokenizer::from_gguf_file(&gguf)?;
     let tokenizer_digest = model.manifest.content_digest();
     let mut progress = ctx.progress(doc_files.len() as u64, "documents");
     let mut frames = Vec::new();

@@ -8,6 +8,8 @@
 pub mod analyze;
 pub mod chunk;
 pub mod fetch;
+pub mod generate;
+pub mod perplexity;
 pub mod plot;
 pub mod tasks;
 
@@ -41,6 +43,8 @@ pub fn registry() -> &'static [StageKind] {
         fetch::KIND,
         chunk::KIND,
         tasks::KIND,
+        generate::KIND,
+        perplexity::KIND,
         analyze::KIND,
         plot::KIND,
     ];
@@ -114,4 +118,13 @@ impl<'a> StageCtx<'a> {
     pub fn take_items(&self) -> Vec<String> {
         std::mem::take(&mut self.items.borrow_mut())
     }
+}
+
+/// The `.gguf` file of the stage's `model` input.
+pub fn model_file(ctx: &StageCtx) -> Result<std::path::PathBuf> {
+    ctx.input("model")?
+        .files_ending(".gguf")
+        .into_iter()
+        .next()
+        .ok_or_else(|| ctx.params.err("inputs.model", "the model input holds no .gguf file"))
 }

@@ -64,11 +64,7 @@ fn run(ctx: &StageCtx) -> Result<()> {
     if chunks.is_empty() {
         return Err(ctx.params.err("inputs.chunks", "empty dataset: no chunks"));
     }
-    let gguf = ctx.input("model")?.files_ending(".gguf");
-    let Some(gguf) = gguf.first() else {
-        return Err(ctx.params.err("inputs.model", "the model input holds no .gguf file"));
-    };
-    let tok = Tokenizer::from_gguf_file(gguf)?;
+    let tok = Tokenizer::from_gguf_file(&super::model_file(ctx)?)?;
     let count = |s: &str| -> Result<usize> { Ok(tok.encode(s)?.len()) };
     let mut rng = rand::rngs::StdRng::seed_from_u64(t.seed as u64);
     let mut samples: Vec<Sample> = needle::needle_samples(&chunks, &t.needle_context_tokens, &t.needle_depths, &count, &mut rng)?;
