@@ -17,6 +17,8 @@ pub mod analysis;
 pub mod plot;
 pub mod table;
 pub mod threads;
+#[cfg(test)]
+pub mod testutil;
 
 pub use error::{Error, Result};
 
