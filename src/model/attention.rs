@@ -141,9 +141,9 @@ impl Attention {
         let vals = cache.v_view(layer)?;
         let l = keys.dim(1)?;
         let scale = 1.0 / (hd as f64).sqrt();
-        let qg = q.reshape((nkv, n_rep * t, hd))?;
+        // Scaling Q (T rows) is cheaper than scaling the scores (T x L).
+        let qg = (q.reshape((nkv, n_rep * t, hd))? * scale)?;
         let mut scores = qg.matmul(&keys.t()?)?.to_dtype(DType::F32)?;
-        scores = (scores * scale)?;
         if let Some(mask) = build_mask(positions, cache, layer, self.window, x.device())? {
             scores = scores
                 .reshape((nkv, n_rep, t, l))?

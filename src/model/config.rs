@@ -109,9 +109,10 @@ impl ModelConfig {
         let get_f = |k: &str, default: Option<f64>| -> Result<f64> {
             let name = key(k);
             match md.get(&name) {
+                // Shortest decimal of the f32 (1e-5, not 9.99999974e-6), as in HF configs.
                 Some(v) => v
                     .to_f32()
-                    .map(|x| x as f64)
+                    .map(|x| format!("{x}").parse::<f64>().unwrap_or(x as f64))
                     .or_else(|_| v.to_f64())
                     .map_err(|e| input_err(file, &name, e)),
                 None => default.ok_or_else(|| input_err(file, &name, "missing")),
