@@ -374,7 +374,8 @@ def run_perplexity(tok, model, alice_dir, max_windows):
         nll_windows.append(float(nll.mean()))
         total += float(nll.sum())
         count += nll.numel()
-        half = nll[win // 2 - 1:]  # tokens win/2..win-1, as llama.cpp's perplexity scores
+        # llama.cpp's perplexity scores only logits win/2..win-2, i.e. tokens win/2+1..win-1.
+        half = nll[win // 2:]
         total_half += float(half.sum())
         count_half += half.numel()
         if w % 10 == 0:
@@ -393,8 +394,8 @@ def run_perplexity(tok, model, alice_dir, max_windows):
         "mean_nll": mean,
         "ppl_transformers": math.exp(mean),
         "ppl_transformers_second_half": math.exp(total_half / count_half),
-        "second_half_note": "only tokens 256..511 of each window scored (llama.cpp "
-                            "perplexity's convention), for comparison with the reference",
+        "second_half_note": "only tokens 257..511 of each window scored (255 per window, "
+                            "llama.cpp perplexity's convention), to compare with the reference",
         "ppl_llamacpp_reference": 18.2,
         "nll_per_window": nll_windows,
         "transformers": transformers.__version__,
