@@ -9,6 +9,7 @@ pub mod stages;
 pub mod tokenizer;
 pub mod data;
 pub mod model;
+pub mod model_source;
 pub mod kv;
 pub mod decode;
 pub mod eval;

@@ -70,20 +70,15 @@ mod tests {
                 .unwrap()
                 .str()
                 .unwrap()
-                .into_no_null_iter()
+                .iter()
+                .flatten()
                 .map(String::from)
                 .collect()
         };
         assert_eq!(s("key"), ["a", "a", "b", "b"]);
         assert_eq!(s("metric"), ["n", "mean", "n", "mean"]);
         assert!(s("table").iter().all(|t| t == "task_stats"));
-        let v: Vec<Option<f64>> = l
-            .column("value")
-            .unwrap()
-            .f64()
-            .unwrap()
-            .into_iter()
-            .collect();
+        let v: Vec<Option<f64>> = l.column("value").unwrap().f64().unwrap().iter().collect();
         assert_eq!(v, [Some(1.0), Some(0.5), Some(2.0), None]);
 
         let all = summary(&[("t1", &df, "task"), ("t2", &df, "task")]).unwrap();

@@ -55,7 +55,8 @@ mod tests {
             .unwrap()
             .str()
             .unwrap()
-            .into_no_null_iter()
+            .iter()
+            .flatten()
             .collect();
         assert_eq!(tasks, ["multidoc_qa", "needle", "niah_multivalue"]);
         let i = |c: &str| -> Vec<i64> {

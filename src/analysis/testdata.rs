@@ -28,7 +28,7 @@ pub fn chunks_fixture() -> DataFrame {
         "ids_blake3" => ["h0", "h1", "h2", "h3", "h4", "h5"],
     )
     .unwrap();
-    df.insert_column(5, ids(&tok_refs)).unwrap();
+    df.insert_column(5, ids(&tok_refs).into()).unwrap();
     df
 }
 
@@ -68,9 +68,11 @@ pub fn tasks_fixture() -> DataFrame {
         &["4", "5", "6"],
         &["x"],
     ];
-    df.insert_column(4, strs("segments", seg)).unwrap();
-    df.insert_column(5, strs("segment_ids", seg_ids)).unwrap();
-    df.insert_column(7, strs("answers", answers)).unwrap();
+    df.insert_column(4, strs("segments", seg).into()).unwrap();
+    df.insert_column(5, strs("segment_ids", seg_ids).into())
+        .unwrap();
+    df.insert_column(7, strs("answers", answers).into())
+        .unwrap();
     df
 }
 

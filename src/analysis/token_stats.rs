@@ -108,7 +108,8 @@ mod tests {
             .unwrap()
             .str()
             .unwrap()
-            .into_no_null_iter()
+            .iter()
+            .flatten()
             .collect();
         assert_eq!(ids, ["a", "b", "c"]);
         let get = |c: &str| -> Vec<i64> {

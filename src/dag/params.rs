@@ -72,8 +72,12 @@ impl Params {
         )
     }
 
-    /// The parameters as JSON, for the preimage.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(&self.table).expect("TOML values map to JSON")
+    /// The parameters as JSON for the preimage, without the `unhashed` ones.
+    pub fn to_json(&self, unhashed: &[&str]) -> serde_json::Value {
+        let mut t = self.table.clone();
+        for k in unhashed {
+            t.remove(*k);
+        }
+        serde_json::to_value(&t).expect("TOML values map to JSON")
     }
 }

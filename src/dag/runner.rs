@@ -38,7 +38,7 @@ pub fn preimage(decl: &StageDecl, inputs: &BTreeMap<String, Artifact>) -> serde_
         "schema": STORE_SCHEMA,
         "kind": decl.kind.kind,
         "version": decl.kind.version,
-        "params": decl.params.to_json(),
+        "params": decl.params.to_json(decl.kind.unhashed),
         "inputs": digests,
         "device": crate::device_name(),
     })

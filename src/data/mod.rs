@@ -1,3 +1,11 @@
 //! Data: fetching pinned packages, chunking documents, building evaluation tasks.
 
+pub mod chunking;
 pub mod fetch;
+pub mod haystack;
+pub mod multidoc_qa;
+pub mod prompts;
+pub mod needle;
+pub mod ruler;
+pub mod sample;
+pub mod word_lists;

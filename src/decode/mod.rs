@@ -1,1 +1,4 @@
-//! (module under construction)
+//! Decoding: sampling rules and generation loops.
+
+pub mod generate;
+pub mod sampling;

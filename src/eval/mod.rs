@@ -1,1 +1,3 @@
-//! (module under construction)
+//! Evaluation metrics.
+
+pub mod perplexity;

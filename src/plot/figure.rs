@@ -82,8 +82,8 @@ impl Figure {
         (self.width.min(self.height) as f64 / 600.0).clamp(0.5, 3.0)
     }
 
-    pub(crate) fn px(&self, base: f64) -> u32 {
-        (base * self.scale()).round().max(1.0) as u32
+    pub(crate) fn px(&self, base: u32) -> u32 {
+        (base as f64 * self.scale()).round().max(1.0) as u32
     }
 
     pub(crate) fn title_font(&self) -> TextStyle<'static> {
@@ -192,7 +192,7 @@ mod tests {
         assert_eq!(tick(&512.0), "512");
         assert_eq!(tick(&-3.0), "-3");
         assert_eq!(tick(&0.25), "0.25");
-        assert_eq!(tick(&1.0 / 3.0), "0.333");
+        assert_eq!(tick(&(1.0 / 3.0)), "0.333");
     }
 
     #[test]

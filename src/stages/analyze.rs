@@ -15,6 +15,7 @@ pub const KIND: StageKind = StageKind {
     version: 1,
     inputs: &["chunks"],
     optional_inputs: &["tasks"],
+    unhashed: &[],
     defaults: include_str!("../../stages/analyze.toml"),
     resolve,
     run,

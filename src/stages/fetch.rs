@@ -10,6 +10,7 @@ pub const KIND: StageKind = StageKind {
     version: 1,
     inputs: &[],
     optional_inputs: &[],
+    unhashed: &["file"],
     defaults: include_str!("../../stages/fetch.toml"),
     resolve,
     run,
@@ -52,4 +53,31 @@ fn run(ctx: &StageCtx) -> Result<()> {
     let result = spec.fetch(ctx.out, &work, &Origin { file: &file, table: &table });
     let _ = std::fs::remove_dir_all(&work);
     result.map(|_| ())
+}
+
+/// Fetch a pin outside any pipeline (`kvlab fetch`, `--model <pin>`), through
+/// the store under the same key a pipeline's `fetch` stage would use, and pin
+/// it against gc. Returns the fetched file (or directory).
+pub fn fetch_pin(store: &crate::store::Store, pin: &str) -> Result<std::path::PathBuf> {
+    use crate::dag::plan::StageDecl;
+    let defaults = super::defaults(&KIND)?;
+    let mut params = Params {
+        table: defaults,
+        file: std::path::PathBuf::from("stages/pins.toml"),
+        stage: pin.to_string(),
+    };
+    params.table.insert("pin".into(), toml::Value::String(pin.to_string()));
+    resolve(&mut params)?;
+    let decl = StageDecl { name: pin.to_string(), kind: &KIND, inputs: Default::default(), params };
+    let inputs = Default::default();
+    let pre = crate::dag::runner::preimage(&decl, &inputs);
+    let _lock = store.lock_shared()?;
+    let (artifact, _) = store.get_or_compute(KIND.kind, &pre, false, |dir| {
+        let ctx = StageCtx::new(&decl.params, &inputs, dir, store, &KIND);
+        run(&ctx)?;
+        Ok(Default::default())
+    })?;
+    store.pin(pin, artifact.key())?;
+    let spec: FetchSpec = decl.params.parse()?;
+    Ok(artifact.path(&spec.output))
 }

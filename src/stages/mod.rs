@@ -8,6 +8,8 @@
 pub mod analyze;
 pub mod chunk;
 pub mod fetch;
+pub mod generate;
+pub mod perplexity;
 pub mod plot;
 pub mod tasks;
 
@@ -27,6 +29,8 @@ pub struct StageKind {
     pub version: u32,
     pub inputs: &'static [&'static str],
     pub optional_inputs: &'static [&'static str],
+    /// Parameters left out of the key (e.g. a local path whose content digest is hashed instead).
+    pub unhashed: &'static [&'static str],
     /// Contents of `stages/<kind>.toml`.
     pub defaults: &'static str,
     /// Parse and check the merged parameters; may rewrite them (e.g. expand a pin).
@@ -39,6 +43,8 @@ pub fn registry() -> &'static [StageKind] {
         fetch::KIND,
         chunk::KIND,
         tasks::KIND,
+        generate::KIND,
+        perplexity::KIND,
         analyze::KIND,
         plot::KIND,
     ];
@@ -112,4 +118,13 @@ impl<'a> StageCtx<'a> {
     pub fn take_items(&self) -> Vec<String> {
         std::mem::take(&mut self.items.borrow_mut())
     }
+}
+
+/// The `.gguf` file of the stage's `model` input.
+pub fn model_file(ctx: &StageCtx) -> Result<std::path::PathBuf> {
+    ctx.input("model")?
+        .files_ending(".gguf")
+        .into_iter()
+        .next()
+        .ok_or_else(|| ctx.params.err("inputs.model", "the model input holds no .gguf file"))
 }

@@ -18,6 +18,7 @@ pub const KIND: StageKind = StageKind {
     version: 1,
     inputs: &["analysis"],
     optional_inputs: &["chunks", "tasks"],
+    unhashed: &[],
     defaults: include_str!("../../stages/plot.toml"),
     resolve,
     run,
@@ -175,7 +176,7 @@ pub fn plot(
 /// One numeric column as f64, nulls dropped.
 fn numbers(lf: LazyFrame, column: &str) -> Result<Vec<f64>> {
     let df = lf.select([col(column).cast(DataType::Float64)]).collect()?;
-    Ok(df.column(column)?.f64()?.into_iter().flatten().collect())
+    Ok(df.column(column)?.f64()?.iter().flatten().collect())
 }
 
 /// Actual context lengths grouped by task, tasks in name order.
@@ -186,7 +187,7 @@ fn per_task(tasks: LazyFrame) -> Result<Vec<Series>> {
     let mut groups: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let names = df.column("task")?.str()?;
     let values = df.column("n_context_tokens")?.f64()?;
-    for (task, v) in names.into_iter().zip(values) {
+    for (task, v) in names.iter().zip(values.iter()) {
         if let (Some(task), Some(v)) = (task, v) {
             groups.entry(task.to_string()).or_default().push(v);
         }

@@ -1,0 +1,122 @@
+//! The `kvlab` command line: raw arguments -> validated plans -> library calls.
+
+pub mod model_cmds;
+pub mod pipeline_cmds;
+pub mod store_cmds;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "kvlab", version, about = "A content-addressed workbench for KV-cache research")]
+pub struct Cli {
+    /// The store directory (results/ is created beside it).
+    #[arg(long, global = true, default_value = "artifacts")]
+    pub store: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a pipeline (or some of its stages); cached stages are not recomputed.
+    Run {
+        pipeline: PathBuf,
+        /// Run only this stage (repeatable).
+        #[arg(long = "stage")]
+        stages: Vec<String>,
+        /// With --stage: also run the stages it depends on.
+        #[arg(long)]
+        with_deps: bool,
+        /// Recompute the selected stages even when cached.
+        #[arg(long)]
+        force: bool,
+        /// Apply the named preset of the pipeline file.
+        #[arg(long)]
+        preset: Option<String>,
+    },
+    /// Per stage: cached, stale (and why) or missing.
+    Status {
+        pipeline: PathBuf,
+        #[arg(long)]
+        preset: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-hash every published file; exit 1 naming each corrupt one.
+    Verify {
+        /// Remove corrupt objects so the next run recomputes them.
+        #[arg(long)]
+        repair: bool,
+    },
+    /// Delete objects no results/ link or pin reaches.
+    Gc {
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Fetch a pinned model or dataset (see stages/pins.toml) into the store; print its path.
+    Fetch { pin: String },
+    /// Generate a continuation of one prompt (defaults from stages/generate.toml).
+    Generate {
+        /// A GGUF path or a pinned model name (e.g. smollm2-135m).
+        #[arg(long)]
+        model: String,
+        #[arg(long)]
+        prompt: Option<String>,
+        /// Token ids instead of --prompt (JSON list or whitespace-separated); no stop tokens.
+        #[arg(long)]
+        prompt_ids_file: Option<PathBuf>,
+        /// Wrap the prompt in the model's chat template.
+        #[arg(long)]
+        chat: bool,
+        #[arg(long)]
+        max_tokens: Option<usize>,
+        #[arg(long)]
+        temperature: Option<f64>,
+        #[arg(long)]
+        seed: Option<u64>,
+        /// q8, f32, f16 or bf16.
+        #[arg(long)]
+        dtype: Option<String>,
+        /// Print a JSON object: prompt_ids, new_ids, text, ttft_ms, tpot_ms.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Perplexity of a text file in windows (defaults from stages/perplexity.toml).
+    Perplexity {
+        #[arg(long)]
+        model: String,
+        #[arg(long)]
+        text: PathBuf,
+        #[arg(long)]
+        window: Option<usize>,
+        /// Defaults to the window (non-overlapping windows).
+        #[arg(long)]
+        stride: Option<usize>,
+        #[arg(long)]
+        max_windows: Option<usize>,
+        #[arg(long)]
+        dtype: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Run the parsed command; the returned code is the process exit status.
+pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Run { pipeline, stages, with_deps, force, preset } => {
+            pipeline_cmds::run(&cli.store, &pipeline, stages, with_deps, force, preset.as_deref())
+        }
+        Command::Status { pipeline, preset, json } => pipeline_cmds::status(&cli.store, &pipeline, preset.as_deref(), json),
+        Command::Verify { repair } => store_cmds::verify(&cli.store, repair),
+        Command::Gc { dry_run } => store_cmds::gc(&cli.store, dry_run),
+        Command::Fetch { pin } => store_cmds::fetch(&cli.store, &pin),
+        Command::Generate { model, prompt, prompt_ids_file, chat, max_tokens, temperature, seed, dtype, json } => {
+            model_cmds::generate_cmd(&cli.store, model_cmds::GenerateArgs { model, prompt, prompt_ids_file, chat, max_tokens, temperature, seed, dtype, json })
+        }
+        Command::Perplexity { model, text, window, stride, max_windows, dtype, json } => {
+            model_cmds::perplexity_cmd(&cli.store, model_cmds::PerplexityArgs { model, text, window, stride, max_windows, dtype, json })
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! Where a model comes from — a GGUF file, a Hugging Face directory, or the
+//! name of a pinned model fetched through the store — and how it is loaded.
+
+use crate::error::{input_err, Result};
+use crate::model::{Dtype, LoadOptions, Model};
+use crate::store::Store;
+use std::path::{Path, PathBuf};
+
+/// The `dtype` values stages and commands accept.
+pub const DTYPES: &[&str] = &["q8", "f32", "f16", "bf16"];
+
+/// `q8`: projections kept quantized (Q4_1 re-quantized to Q8_0), f32 activations;
+/// the others dequantize every weight to that float type.
+pub fn load_options(dtype: &str) -> Option<LoadOptions> {
+    let mut o = LoadOptions::f32();
+    match dtype {
+        "q8" => return Some(LoadOptions::quantized()),
+        "f32" => {}
+        "f16" => o.dtype = Dtype::F16,
+        "bf16" => o.dtype = Dtype::BF16,
+        _ => return None,
+    }
+    Some(o)
+}
+
+/// A path, or a pin name resolved by fetching it into `store`.
+pub fn resolve_model(model: &str, store: &Path) -> Result<PathBuf> {
+    let p = PathBuf::from(model);
+    if p.exists() {
+        return Ok(p);
+    }
+    let pins = crate::data::fetch::pins()?;
+    if pins.contains_key(model) {
+        let store = Store::open(store)?;
+        return crate::stages::fetch::fetch_pin(&store, model);
+    }
+    Err(input_err("--model", model, "neither an existing path nor a pinned model name (see stages/pins.toml)"))
+}
+
+/// Load a GGUF file or an HF directory with the given dtype.
+pub fn load_model(path: &Path, dtype: &str) -> Result<Model> {
+    let opts = load_options(dtype).ok_or_else(|| input_err(path.display(), "dtype", format!("'{dtype}' is not one of {}", DTYPES.join(", "))))?;
+    if path.is_dir() {
+        Model::load_hf_dir(path, &opts)
+    } else {
+        Model::load_gguf(path, &opts)
+    }
+}

@@ -1,0 +1,164 @@
+//! Stage `generate`: continuations of prompts -> `outputs.parquet` (one row
+//! per prompt) and `steps.parquet` (one row per decoding step, with TTFT/TPOT).
+
+use super::{StageCtx, StageKind};
+use crate::dag::params::Params;
+use crate::data::prompts::{load_prompts, DATASETS};
+use crate::decode::generate::{generate, GenerateOpts};
+use crate::error::Result;
+use crate::model_source::{load_model, DTYPES};
+use crate::table::write_parquet;
+use crate::tokenizer::{ChatMessage, Tokenizer};
+use polars::prelude::*;
+use serde::Deserialize;
+
+pub const KIND: StageKind = StageKind {
+    kind: "generate",
+    version: 1,
+    inputs: &["model", "prompts"],
+    optional_inputs: &[],
+    unhashed: &[],
+    defaults: include_str!("../../stages/generate.toml"),
+    resolve,
+    run,
+};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GenerateParams {
+    dataset: String,
+    max_prompts: i64,
+    chat: bool,
+    max_new_tokens: i64,
+    temperature: f64,
+    seed: i64,
+    stop_at_eos: bool,
+    dtype: String,
+}
+
+fn resolve(p: &mut Params) -> Result<()> {
+    let g: GenerateParams = p.parse()?;
+    if !DATASETS.contains(&g.dataset.as_str()) {
+        return Err(p.err("dataset", format!("'{}' is not one of {}", g.dataset, DATASETS.join(", "))));
+    }
+    if g.max_new_tokens <= 0 {
+        return Err(p.err("max_new_tokens", "must be > 0"));
+    }
+    if g.max_prompts < 0 {
+        return Err(p.err("max_prompts", "must be >= 0"));
+    }
+    if !(0.0..=10.0).contains(&g.temperature) {
+        return Err(p.err("temperature", format!("{} is outside [0, 10]", g.temperature)));
+    }
+    if !DTYPES.contains(&g.dtype.as_str()) {
+        return Err(p.err("dtype", format!("'{}' is not one of {}", g.dtype, DTYPES.join(", "))));
+    }
+    Ok(())
+}
+
+fn run(ctx: &StageCtx) -> Result<()> {
+    let g: GenerateParams = ctx.params.parse()?;
+    let gguf = super::model_file(ctx)?;
+    let prompt_file = ctx.input("prompts")?.files_ending(".jsonl");
+    let Some(prompt_file) = prompt_file.first() else {
+        return Err(ctx.params.err("inputs.prompts", "the prompts input holds no .jsonl file"));
+    };
+    let mut prompts = load_prompts(&g.dataset, prompt_file)?;
+    if g.max_prompts > 0 {
+        prompts.truncate(g.max_prompts as usize);
+    }
+    if prompts.is_empty() {
+        return Err(ctx.params.err("inputs.prompts", "empty dataset: no prompts"));
+    }
+    let tok = Tokenizer::from_gguf_file(&gguf)?;
+    let model = load_model(&gguf, &g.dtype)?;
+    let opts = GenerateOpts {
+        max_new_tokens: g.max_new_tokens as usize,
+        temperature: g.temperature,
+        seed: g.seed as u64,
+        stop_ids: if g.stop_at_eos { tok.stop_ids() } else { vec![] },
+    };
+    let method = if g.temperature > 0.0 { "sample" } else { "greedy" };
+    let mut out = OutputRows::default();
+    let mut steps = StepRows::default();
+    let mut progress = ctx.progress(prompts.len() as u64, "prompts");
+    for p in &prompts {
+        let text = if g.chat {
+            tok.apply_chat_template(&[ChatMessage { role: "user".into(), content: p.text.clone() }], true)?
+        } else {
+            p.text.clone()
+        };
+        let ids = tok.encode_for_model(&text)?;
+        let gen = generate(&model, &ids, &opts)?;
+        let sample = format!("{}-{}", g.dataset, p.id);
+        for (i, ms) in gen.step_ms.iter().enumerate() {
+            steps.sample.push(sample.clone());
+            steps.step.push(i as i64);
+            steps.step_ms.push(*ms);
+            steps.ttft_ms.push(gen.ttft_ms);
+            steps.tpot_ms.push(gen.tpot_ms);
+            steps.n_tokens.push(gen.new_ids.len() as i64);
+        }
+        out.sample.push(sample);
+        out.prompt.push(p.text.clone());
+        out.prompt_tokens.push(ids.len() as i64);
+        out.text.push(tok.decode(&gen.new_ids)?);
+        out.new_ids.push(Series::new("".into(), gen.new_ids.clone()));
+        out.n_tokens.push(gen.new_ids.len() as i64);
+        out.ttft_ms.push(gen.ttft_ms);
+        out.tpot_ms.push(gen.tpot_ms);
+        out.stop.push(gen.stop_reason.clone());
+        progress.inc(1);
+    }
+    let n = out.sample.len();
+    let mut outputs = DataFrame::new(vec![
+        Column::new("sample".into(), out.sample),
+        Column::new("dataset".into(), vec![g.dataset.clone(); n]),
+        Column::new("method".into(), vec![method.to_string(); n]),
+        Column::new("prompt".into(), out.prompt),
+        Column::new("prompt_tokens".into(), out.prompt_tokens),
+        Column::new("text".into(), out.text),
+        Column::new("new_ids".into(), out.new_ids),
+        Column::new("n_tokens".into(), out.n_tokens),
+        Column::new("ttft_ms".into(), out.ttft_ms),
+        Column::new("tpot_ms".into(), out.tpot_ms),
+        Column::new("stop_reason".into(), out.stop),
+    ])?;
+    write_parquet(&mut outputs, &ctx.out.join("outputs.parquet"))?;
+    let m = steps.sample.len();
+    let mut steps_df = DataFrame::new(vec![
+        Column::new("sample".into(), steps.sample),
+        Column::new("method".into(), vec![method.to_string(); m]),
+        Column::new("step".into(), steps.step),
+        Column::new("tokens_accepted".into(), vec![1i64; m]),
+        Column::new("gamma".into(), vec![0i64; m]),
+        Column::new("step_ms".into(), steps.step_ms),
+        Column::new("ttft_ms".into(), steps.ttft_ms),
+        Column::new("tpot_ms".into(), steps.tpot_ms),
+        Column::new("n_tokens".into(), steps.n_tokens),
+    ])?;
+    write_parquet(&mut steps_df, &ctx.out.join("steps.parquet"))
+}
+
+#[derive(Default)]
+struct OutputRows {
+    sample: Vec<String>,
+    prompt: Vec<String>,
+    prompt_tokens: Vec<i64>,
+    text: Vec<String>,
+    new_ids: Vec<Series>,
+    n_tokens: Vec<i64>,
+    ttft_ms: Vec<f64>,
+    tpot_ms: Vec<f64>,
+    stop: Vec<String>,
+}
+
+#[derive(Default)]
+struct StepRows {
+    sample: Vec<String>,
+    step: Vec<i64>,
+    step_ms: Vec<f64>,
+    ttft_ms: Vec<f64>,
+    tpot_ms: Vec<f64>,
+    n_tokens: Vec<i64>,
+}

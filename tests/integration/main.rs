@@ -1,0 +1,6 @@
+//! Integration tests of the `kvlab` binary: one test crate (one link).
+
+mod bad_input;
+mod crash_safety;
+mod pipeline_cache;
+mod sandbox;
