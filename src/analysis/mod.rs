@@ -1,1 +1,34 @@
-//! (module under construction)
+//! Polars analyses over the Parquet tables the stages write. Each function
+//! takes a `LazyFrame` (from [`scan`]) and returns a small `DataFrame`; the
+//! `analyze` stage writes them out, `summary` flattens them for duckdb.
+
+pub mod columns;
+pub mod summary;
+pub mod task_stats;
+pub mod token_stats;
+
+use crate::error::{other, Result};
+use polars::prelude::*;
+use std::path::Path;
+
+pub use summary::{long, summary};
+pub use task_stats::task_stats;
+pub use token_stats::{doc_stats, token_stats};
+
+/// Lazily scan one Parquet file (no globbing: store paths are literal).
+pub fn scan(path: &Path) -> Result<LazyFrame> {
+    if !path.is_file() {
+        return Err(other(format!("{}: no such Parquet file", path.display())));
+    }
+    let args = ScanArgsParquet {
+        glob: false,
+        ..Default::default()
+    };
+    Ok(LazyFrame::scan_parquet(
+        PlRefPath::try_from_path(path)?,
+        args,
+    )?)
+}
+
+#[cfg(test)]
+pub(crate) mod testdata;
