@@ -52,6 +52,17 @@ fn digits_are_split_one_by_one() {
     assert_eq!(texts[texts.len() - 4..], ["2", "0", "2", "4"]);
 }
 
+/// Digits are split off before the GPT-2 regex runs, which changes how the
+/// whitespace before them groups: "a  1" is "a", "  ", "1" (GPT-2's regex alone
+/// would give "a", " ", " ", "1").
+#[test]
+fn digits_split_before_the_gpt2_regex() {
+    let tok = smollm2();
+    let ids = tok.encode("a  1").unwrap();
+    let texts: Vec<String> = ids.iter().map(|&i| tok.token_text(i).unwrap()).collect();
+    assert_eq!(texts, ["a", "  ", "1"]);
+}
+
 #[test]
 fn round_trips_are_exact() {
     let tok = smollm2();
