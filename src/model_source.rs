@@ -34,12 +34,22 @@ pub fn resolve_model(model: &str, store: &Path) -> Result<PathBuf> {
         let store = Store::open(store)?;
         return crate::stages::fetch::fetch_pin(&store, model);
     }
-    Err(input_err("--model", model, "neither an existing path nor a pinned model name (see stages/pins.toml)"))
+    Err(input_err(
+        "--model",
+        model,
+        "neither an existing path nor a pinned model name (see stages/pins.toml)",
+    ))
 }
 
 /// Load a GGUF file or an HF directory with the given dtype.
 pub fn load_model(path: &Path, dtype: &str) -> Result<Model> {
-    let opts = load_options(dtype).ok_or_else(|| input_err(path.display(), "dtype", format!("'{dtype}' is not one of {}", DTYPES.join(", "))))?;
+    let opts = load_options(dtype).ok_or_else(|| {
+        input_err(
+            path.display(),
+            "dtype",
+            format!("'{dtype}' is not one of {}", DTYPES.join(", ")),
+        )
+    })?;
     if path.is_dir() {
         Model::load_hf_dir(path, &opts)
     } else {

@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "kvlab", version, about = "A content-addressed workbench for KV-cache research")]
+#[command(
+    name = "kvlab",
+    version,
+    about = "A content-addressed workbench for KV-cache research"
+)]
 pub struct Cli {
     /// The store directory (results/ is created beside it).
     #[arg(long, global = true, default_value = "artifacts")]
@@ -105,18 +109,71 @@ pub enum Command {
 /// Run the parsed command; the returned code is the process exit status.
 pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Run { pipeline, stages, with_deps, force, preset } => {
-            pipeline_cmds::run(&cli.store, &pipeline, stages, with_deps, force, preset.as_deref())
-        }
-        Command::Status { pipeline, preset, json } => pipeline_cmds::status(&cli.store, &pipeline, preset.as_deref(), json),
+        Command::Run {
+            pipeline,
+            stages,
+            with_deps,
+            force,
+            preset,
+        } => pipeline_cmds::run(
+            &cli.store,
+            &pipeline,
+            stages,
+            with_deps,
+            force,
+            preset.as_deref(),
+        ),
+        Command::Status {
+            pipeline,
+            preset,
+            json,
+        } => pipeline_cmds::status(&cli.store, &pipeline, preset.as_deref(), json),
         Command::Verify { repair } => store_cmds::verify(&cli.store, repair),
         Command::Gc { dry_run } => store_cmds::gc(&cli.store, dry_run),
         Command::Fetch { pin } => store_cmds::fetch(&cli.store, &pin),
-        Command::Generate { model, prompt, prompt_ids_file, chat, max_tokens, temperature, seed, dtype, json } => {
-            model_cmds::generate_cmd(&cli.store, model_cmds::GenerateArgs { model, prompt, prompt_ids_file, chat, max_tokens, temperature, seed, dtype, json })
-        }
-        Command::Perplexity { model, text, window, stride, max_windows, dtype, json } => {
-            model_cmds::perplexity_cmd(&cli.store, model_cmds::PerplexityArgs { model, text, window, stride, max_windows, dtype, json })
-        }
+        Command::Generate {
+            model,
+            prompt,
+            prompt_ids_file,
+            chat,
+            max_tokens,
+            temperature,
+            seed,
+            dtype,
+            json,
+        } => model_cmds::generate_cmd(
+            &cli.store,
+            model_cmds::GenerateArgs {
+                model,
+                prompt,
+                prompt_ids_file,
+                chat,
+                max_tokens,
+                temperature,
+                seed,
+                dtype,
+                json,
+            },
+        ),
+        Command::Perplexity {
+            model,
+            text,
+            window,
+            stride,
+            max_windows,
+            dtype,
+            json,
+        } => model_cmds::perplexity_cmd(
+            &cli.store,
+            model_cmds::PerplexityArgs {
+                model,
+                text,
+                window,
+                stride,
+                max_windows,
+                dtype,
+                json,
+            },
+        ),
     }
 }

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 fn default_of(kind: &str, key: &str) -> anyhow::Result<toml::Value> {
     let k = kvlab::stages::find(kind).expect("registered stage kind");
     let t = kvlab::stages::defaults(k)?;
-    Ok(t.get(key).cloned().unwrap_or_else(|| panic!("stages/{kind}.toml lacks {key}")))
+    Ok(t.get(key)
+        .cloned()
+        .unwrap_or_else(|| panic!("stages/{kind}.toml lacks {key}")))
 }
 
 fn gguf_of(path: &Path) -> anyhow::Result<PathBuf> {
@@ -37,15 +39,22 @@ pub fn generate_cmd(store: &Path, a: GenerateArgs) -> anyhow::Result<i32> {
     let path = gguf_of(&resolve_model(&a.model, store)?)?;
     let dtype = match a.dtype {
         Some(d) => d,
-        None => default_of("generate", "dtype")?.as_str().unwrap_or("q8").to_string(),
+        None => default_of("generate", "dtype")?
+            .as_str()
+            .unwrap_or("q8")
+            .to_string(),
     };
     let max_tokens = match a.max_tokens {
         Some(n) => n,
-        None => default_of("generate", "max_new_tokens")?.as_integer().unwrap_or(48) as usize,
+        None => default_of("generate", "max_new_tokens")?
+            .as_integer()
+            .unwrap_or(48) as usize,
     };
     let temperature = match a.temperature {
         Some(t) => t,
-        None => default_of("generate", "temperature")?.as_float().unwrap_or(0.0),
+        None => default_of("generate", "temperature")?
+            .as_float()
+            .unwrap_or(0.0),
     };
     let seed = match a.seed {
         Some(s) => s,
@@ -56,16 +65,39 @@ pub fn generate_cmd(store: &Path, a: GenerateArgs) -> anyhow::Result<i32> {
         (_, Some(f)) => read_ids(f)?,
         (Some(text), None) => {
             let text = if a.chat {
-                tok.apply_chat_template(&[ChatMessage { role: "user".into(), content: text.clone() }], true)?
+                tok.apply_chat_template(
+                    &[ChatMessage {
+                        role: "user".into(),
+                        content: text.clone(),
+                    }],
+                    true,
+                )?
             } else {
                 text.clone()
             };
             tok.encode_for_model(&text)?
         }
-        (None, None) => anyhow::bail!(input_err("command line", "--prompt", "give --prompt TEXT or --prompt-ids-file FILE")),
+        (None, None) => anyhow::bail!(input_err(
+            "command line",
+            "--prompt",
+            "give --prompt TEXT or --prompt-ids-file FILE"
+        )),
     };
     let model = load_model(&path, &dtype)?;
-    let gen = generate(&model, &prompt_ids, &GenerateOpts { max_new_tokens: max_tokens, temperature, seed, stop_ids: if a.prompt_ids_file.is_some() { vec![] } else { tok.stop_ids() } })?;
+    let gen = generate(
+        &model,
+        &prompt_ids,
+        &GenerateOpts {
+            max_new_tokens: max_tokens,
+            temperature,
+            seed,
+            stop_ids: if a.prompt_ids_file.is_some() {
+                vec![]
+            } else {
+                tok.stop_ids()
+            },
+        },
+    )?;
     let text = tok.decode(&gen.new_ids)?;
     if a.json {
         let v = serde_json::json!({
@@ -80,20 +112,36 @@ pub fn generate_cmd(store: &Path, a: GenerateArgs) -> anyhow::Result<i32> {
         println!("{v}");
     } else {
         println!("{text}");
-        eprintln!("{} prompt tokens, {} new; ttft {:.1} ms, tpot {:.2} ms", prompt_ids.len(), gen.new_ids.len(), gen.ttft_ms, gen.tpot_ms);
+        eprintln!(
+            "{} prompt tokens, {} new; ttft {:.1} ms, tpot {:.2} ms",
+            prompt_ids.len(),
+            gen.new_ids.len(),
+            gen.ttft_ms,
+            gen.tpot_ms
+        );
     }
     Ok(0)
 }
 
 /// Token ids as JSON (`[1, 2, 3]`) or whitespace-separated integers.
 fn read_ids(f: &Path) -> anyhow::Result<Vec<u32>> {
-    let s = std::fs::read_to_string(f).map_err(|e| input_err(f.display(), "--prompt-ids-file", e))?;
+    let s =
+        std::fs::read_to_string(f).map_err(|e| input_err(f.display(), "--prompt-ids-file", e))?;
     if let Ok(v) = serde_json::from_str::<Vec<u32>>(&s) {
         return Ok(v);
     }
     s.split(|c: char| c.is_whitespace() || c == ',')
         .filter(|x| !x.is_empty())
-        .map(|x| x.parse::<u32>().map_err(|_| input_err(f.display(), "--prompt-ids-file", format!("'{x}' is not a token id")).into()))
+        .map(|x| {
+            x.parse::<u32>().map_err(|_| {
+                input_err(
+                    f.display(),
+                    "--prompt-ids-file",
+                    format!("'{x}' is not a token id"),
+                )
+                .into()
+            })
+        })
         .collect()
 }
 
@@ -109,27 +157,53 @@ pub struct PerplexityArgs {
 
 pub fn perplexity_cmd(store: &Path, a: PerplexityArgs) -> anyhow::Result<i32> {
     let path = gguf_of(&resolve_model(&a.model, store)?)?;
-    let int = |k: &str| -> anyhow::Result<usize> { Ok(default_of("perplexity", k)?.as_integer().unwrap_or(0) as usize) };
-    let window = match a.window { Some(w) => w, None => int("window")? };
+    let int = |k: &str| -> anyhow::Result<usize> {
+        Ok(default_of("perplexity", k)?.as_integer().unwrap_or(0) as usize)
+    };
+    let window = match a.window {
+        Some(w) => w,
+        None => int("window")?,
+    };
     let stride = a.stride.unwrap_or(window);
-    let max_windows = match a.max_windows { Some(m) => m, None => int("max_windows")? };
+    let max_windows = match a.max_windows {
+        Some(m) => m,
+        None => int("max_windows")?,
+    };
     let dtype = match a.dtype {
         Some(d) => d,
-        None => default_of("perplexity", "dtype")?.as_str().unwrap_or("q8").to_string(),
+        None => default_of("perplexity", "dtype")?
+            .as_str()
+            .unwrap_or("q8")
+            .to_string(),
     };
     if window < 2 || stride == 0 || stride > window {
-        anyhow::bail!(input_err("command line", "--window/--stride", format!("need window >= 2 and 0 < stride <= window, got {window}/{stride}")));
+        anyhow::bail!(input_err(
+            "command line",
+            "--window/--stride",
+            format!("need window >= 2 and 0 < stride <= window, got {window}/{stride}")
+        ));
     }
-    let text = std::fs::read_to_string(&a.text).map_err(|e| input_err(a.text.display(), "--text", e))?;
+    let text =
+        std::fs::read_to_string(&a.text).map_err(|e| input_err(a.text.display(), "--text", e))?;
     let tok = Tokenizer::from_gguf_file(&path)?;
     let ids = tok.encode(&text)?;
     if ids.len() < window {
-        anyhow::bail!(input_err(a.text.display(), "--window", format!("the text has {} tokens, fewer than one window of {window}", ids.len())));
+        anyhow::bail!(input_err(
+            a.text.display(),
+            "--window",
+            format!(
+                "the text has {} tokens, fewer than one window of {window}",
+                ids.len()
+            )
+        ));
     }
     let model = load_model(&path, &dtype)?;
     let r = perplexity(&model, &ids, window, stride, max_windows)?;
     if a.json {
-        println!("{}", serde_json::json!({ "ppl": r.ppl, "tokens": r.tokens, "windows": r.nll_per_window.len(), "window": window, "stride": stride, "dtype": dtype }));
+        println!(
+            "{}",
+            serde_json::json!({ "ppl": r.ppl, "tokens": r.tokens, "windows": r.nll_per_window.len(), "window": window, "stride": stride, "dtype": dtype })
+        );
     } else {
         println!("ppl {:.4}", r.ppl);
         println!("tokens {}", r.tokens);

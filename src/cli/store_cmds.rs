@@ -12,8 +12,17 @@ pub fn verify(store: &Path, repair: bool) -> anyhow::Result<i32> {
     for key in &report.removed {
         println!("removed: {key}");
     }
-    println!("verified {} files in {} objects: {} corrupt", report.files, report.objects, report.corrupt.len());
-    Ok(if report.corrupt.is_empty() || repair { 0 } else { 1 })
+    println!(
+        "verified {} files in {} objects: {} corrupt",
+        report.files,
+        report.objects,
+        report.corrupt.len()
+    );
+    Ok(if report.corrupt.is_empty() || repair {
+        0
+    } else {
+        1
+    })
 }
 
 pub fn gc(store: &Path, dry_run: bool) -> anyhow::Result<i32> {
@@ -23,7 +32,12 @@ pub fn gc(store: &Path, dry_run: bool) -> anyhow::Result<i32> {
     for key in &report.deleted {
         println!("{verb}: {key}");
     }
-    println!("{verb} {} objects ({} bytes), kept {}", report.deleted.len(), report.bytes_freed, report.kept);
+    println!(
+        "{verb} {} objects ({} bytes), kept {}",
+        report.deleted.len(),
+        report.bytes_freed,
+        report.kept
+    );
     Ok(0)
 }
 

@@ -33,7 +33,11 @@ impl Plan {
         let f = file.display();
         for key in doc.keys() {
             if !TOP_LEVEL.contains(&key.as_str()) {
-                return Err(input_err(&f, key, format!("unknown top-level key (allowed: {})", TOP_LEVEL.join(", "))));
+                return Err(input_err(
+                    &f,
+                    key,
+                    format!("unknown top-level key (allowed: {})", TOP_LEVEL.join(", ")),
+                ));
             }
         }
         let name = match doc.get("name") {
@@ -54,7 +58,13 @@ impl Plan {
         let presets = match doc.get("presets") {
             None => toml::Table::new(),
             Some(toml::Value::Table(t)) => t.clone(),
-            Some(_) => return Err(input_err(&f, "presets", "must be a table of [presets.<name>.<stage>]")),
+            Some(_) => {
+                return Err(input_err(
+                    &f,
+                    "presets",
+                    "must be a table of [presets.<name>.<stage>]",
+                ))
+            }
         };
         let preset_table = match preset {
             None => None,
@@ -62,14 +72,22 @@ impl Plan {
                 Some(toml::Value::Table(t)) => Some(t.clone()),
                 _ => {
                     let have: Vec<&str> = presets.keys().map(|k| k.as_str()).collect();
-                    return Err(input_err(&f, format!("presets.{p}"), format!("no such preset (have: {})", have.join(", "))));
+                    return Err(input_err(
+                        &f,
+                        format!("presets.{p}"),
+                        format!("no such preset (have: {})", have.join(", ")),
+                    ));
                 }
             },
         };
         if let Some(pt) = &preset_table {
             for stage in pt.keys() {
                 if !stage_tables.contains_key(stage) {
-                    return Err(input_err(&f, format!("presets.{}.{stage}", preset.unwrap_or("")), "no such stage"));
+                    return Err(input_err(
+                        &f,
+                        format!("presets.{}.{stage}", preset.unwrap_or("")),
+                        "no such stage",
+                    ));
                 }
             }
         }
@@ -82,11 +100,24 @@ impl Plan {
             };
             let kind_name = match t.get("kind") {
                 Some(toml::Value::String(k)) => k.as_str(),
-                _ => return Err(input_err(&f, format!("{origin}.kind"), "missing stage kind")),
+                _ => {
+                    return Err(input_err(
+                        &f,
+                        format!("{origin}.kind"),
+                        "missing stage kind",
+                    ))
+                }
             };
             let Some(kind) = stages::find(kind_name) else {
                 let known: Vec<&str> = stages::registry().iter().map(|k| k.kind).collect();
-                return Err(input_err(&f, format!("{origin}.kind"), format!("unknown stage kind '{kind_name}' (known: {})", known.join(", "))));
+                return Err(input_err(
+                    &f,
+                    format!("{origin}.kind"),
+                    format!(
+                        "unknown stage kind '{kind_name}' (known: {})",
+                        known.join(", ")
+                    ),
+                ));
             };
             let inputs = parse_inputs(t.get("inputs"), kind, &f.to_string(), &origin)?;
             let mut overrides = t.clone();
@@ -95,24 +126,48 @@ impl Plan {
             let defaults = stages::defaults(kind)?;
             let mut table = defaults.clone();
             Params::merge(&defaults, &overrides, file, &origin, &mut table)?;
-            if let Some(toml::Value::Table(po)) = preset_table.as_ref().and_then(|pt| pt.get(name)) {
+            if let Some(toml::Value::Table(po)) = preset_table.as_ref().and_then(|pt| pt.get(name))
+            {
                 let porigin = format!("presets.{}.{name}", preset.unwrap_or(""));
                 Params::merge(&defaults, po, file, &porigin, &mut table)?;
             }
-            let mut params = Params { table, file: file.to_path_buf(), stage: name.clone() };
+            let mut params = Params {
+                table,
+                file: file.to_path_buf(),
+                stage: name.clone(),
+            };
             (kind.resolve)(&mut params)?;
-            decls.insert(name.clone(), StageDecl { name: name.clone(), kind, inputs, params });
+            decls.insert(
+                name.clone(),
+                StageDecl {
+                    name: name.clone(),
+                    kind,
+                    inputs,
+                    params,
+                },
+            );
         }
         for d in decls.values() {
             for (role, up) in &d.inputs {
                 if !decls.contains_key(up) {
-                    return Err(input_err(&f, format!("stages.{}.inputs.{role}", d.name), format!("depends on missing stage '{up}'")));
+                    return Err(input_err(
+                        &f,
+                        format!("stages.{}.inputs.{role}", d.name),
+                        format!("depends on missing stage '{up}'"),
+                    ));
                 }
             }
         }
         let order = topo_order(&decls, &f.to_string())?;
-        let stages = order.into_iter().map(|n| decls.remove(&n).expect("ordered names exist")).collect();
-        Ok(Plan { name, file: file.to_path_buf(), stages })
+        let stages = order
+            .into_iter()
+            .map(|n| decls.remove(&n).expect("ordered names exist"))
+            .collect();
+        Ok(Plan {
+            name,
+            file: file.to_path_buf(),
+            stages,
+        })
     }
 
     pub fn stage(&self, name: &str) -> Option<&StageDecl> {
@@ -131,28 +186,57 @@ impl Plan {
     }
 }
 
-fn parse_inputs(v: Option<&toml::Value>, kind: &StageKind, f: &str, origin: &str) -> Result<BTreeMap<String, String>> {
+fn parse_inputs(
+    v: Option<&toml::Value>,
+    kind: &StageKind,
+    f: &str,
+    origin: &str,
+) -> Result<BTreeMap<String, String>> {
     let mut inputs = BTreeMap::new();
     match v {
         None => {}
         Some(toml::Value::Table(t)) => {
             for (role, up) in t {
-                if !kind.inputs.contains(&role.as_str()) && !kind.optional_inputs.contains(&role.as_str()) {
+                if !kind.inputs.contains(&role.as_str())
+                    && !kind.optional_inputs.contains(&role.as_str())
+                {
                     let mut allowed: Vec<&str> = kind.inputs.to_vec();
                     allowed.extend(kind.optional_inputs);
-                    return Err(input_err(f, format!("{origin}.inputs.{role}"), format!("stage kind '{}' takes no input '{role}' (takes: {})", kind.kind, allowed.join(", "))));
+                    return Err(input_err(
+                        f,
+                        format!("{origin}.inputs.{role}"),
+                        format!(
+                            "stage kind '{}' takes no input '{role}' (takes: {})",
+                            kind.kind,
+                            allowed.join(", ")
+                        ),
+                    ));
                 }
                 let toml::Value::String(up) = up else {
-                    return Err(input_err(f, format!("{origin}.inputs.{role}"), "must be a stage name"));
+                    return Err(input_err(
+                        f,
+                        format!("{origin}.inputs.{role}"),
+                        "must be a stage name",
+                    ));
                 };
                 inputs.insert(role.clone(), up.clone());
             }
         }
-        Some(_) => return Err(input_err(f, format!("{origin}.inputs"), "must be a table { role = \"stage\" }")),
+        Some(_) => {
+            return Err(input_err(
+                f,
+                format!("{origin}.inputs"),
+                "must be a table { role = \"stage\" }",
+            ))
+        }
     }
     for role in kind.inputs {
         if !inputs.contains_key(*role) {
-            return Err(input_err(f, format!("{origin}.inputs.{role}"), format!("missing required input '{role}'")));
+            return Err(input_err(
+                f,
+                format!("{origin}.inputs.{role}"),
+                format!("missing required input '{role}'"),
+            ));
         }
     }
     Ok(inputs)
@@ -161,15 +245,30 @@ fn parse_inputs(v: Option<&toml::Value>, kind: &StageKind, f: &str, origin: &str
 /// Depth-first topological sort; a back edge is a cycle, reported as a path.
 fn topo_order(decls: &BTreeMap<String, StageDecl>, f: &str) -> Result<Vec<String>> {
     #[derive(Clone, Copy, PartialEq)]
-    enum Mark { New, Active, Done }
-    fn visit(n: &str, decls: &BTreeMap<String, StageDecl>, marks: &mut BTreeMap<String, Mark>, path: &mut Vec<String>, out: &mut Vec<String>, f: &str) -> Result<()> {
+    enum Mark {
+        New,
+        Active,
+        Done,
+    }
+    fn visit(
+        n: &str,
+        decls: &BTreeMap<String, StageDecl>,
+        marks: &mut BTreeMap<String, Mark>,
+        path: &mut Vec<String>,
+        out: &mut Vec<String>,
+        f: &str,
+    ) -> Result<()> {
         match marks[n] {
             Mark::Done => return Ok(()),
             Mark::Active => {
                 let start = path.iter().position(|p| p == n).unwrap_or(0);
                 let mut cycle: Vec<String> = path[start..].to_vec();
                 cycle.push(n.to_string());
-                return Err(input_err(f, format!("stages.{n}.inputs"), format!("dependency cycle: {}", cycle.join(" -> "))));
+                return Err(input_err(
+                    f,
+                    format!("stages.{n}.inputs"),
+                    format!("dependency cycle: {}", cycle.join(" -> ")),
+                ));
             }
             Mark::New => {}
         }

@@ -25,7 +25,14 @@ impl Progress {
             b.set_message(unit.to_string());
             b
         });
-        Progress { bar, stage: stage.into(), unit: unit.into(), len, done: 0, next_line: 0 }
+        Progress {
+            bar,
+            stage: stage.into(),
+            unit: unit.into(),
+            len,
+            done: 0,
+            next_line: 0,
+        }
     }
 
     pub fn inc(&mut self, n: u64) {

@@ -49,7 +49,11 @@ pub fn run(plan: &Plan, store: &Store, opts: &RunOptions) -> Result<Vec<StageRep
     for n in &named {
         if plan.stage(n).is_none() {
             let have: Vec<&str> = plan.stages.iter().map(|s| s.name.as_str()).collect();
-            return Err(input_err(plan.file.display(), format!("--stage {n}"), format!("no such stage (have: {})", have.join(", "))));
+            return Err(input_err(
+                plan.file.display(),
+                format!("--stage {n}"),
+                format!("no such stage (have: {})", have.join(", ")),
+            ));
         }
     }
     let selected = if named.is_empty() {
@@ -90,14 +94,15 @@ pub fn run(plan: &Plan, store: &Store, opts: &RunOptions) -> Result<Vec<StageRep
         }
         let start = std::time::Instant::now();
         tracing::info!(stage = %decl.name, kind = decl.kind.kind, "start");
-        let (artifact, outcome) = store.get_or_compute(decl.kind.kind, &pre, opts.force, |dir| {
-            let ctx = StageCtx::new(&decl.params, &inputs, dir, store, decl.kind);
-            (decl.kind.run)(&ctx)?;
-            Ok(Produced {
-                inputs: inputs.values().map(|a| a.key().to_string()).collect(),
-                items: ctx.take_items(),
-            })
-        })?;
+        let (artifact, outcome) =
+            store.get_or_compute(decl.kind.kind, &pre, opts.force, |dir| {
+                let ctx = StageCtx::new(&decl.params, &inputs, dir, store, decl.kind);
+                (decl.kind.run)(&ctx)?;
+                Ok(Produced {
+                    inputs: inputs.values().map(|a| a.key().to_string()).collect(),
+                    items: ctx.take_items(),
+                })
+            })?;
         link_result(store, &plan.name, &decl.name, &artifact.dir)?;
         reports.push(StageReport {
             stage: decl.name.clone(),

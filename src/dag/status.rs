@@ -39,7 +39,13 @@ pub fn status(plan: &Plan, store: &Store) -> Result<Vec<StageStatus>> {
         if let Some(k) = &key {
             if let Some(a) = store.lookup(k)? {
                 done.insert(decl.name.clone(), a);
-                out.push(StageStatus { stage: decl.name.clone(), kind: decl.kind.kind.into(), state: "cached".into(), key: key.clone(), changes: vec![] });
+                out.push(StageStatus {
+                    stage: decl.name.clone(),
+                    kind: decl.kind.kind.into(),
+                    state: "cached".into(),
+                    key: key.clone(),
+                    changes: vec![],
+                });
                 continue;
             }
         }
@@ -58,7 +64,13 @@ pub fn status(plan: &Plan, store: &Store) -> Result<Vec<StageStatus>> {
             }
             None => ("missing", vec![]),
         };
-        out.push(StageStatus { stage: decl.name.clone(), kind: decl.kind.kind.into(), state: state.into(), key, changes });
+        out.push(StageStatus {
+            stage: decl.name.clone(),
+            kind: decl.kind.kind.into(),
+            state: state.into(),
+            key,
+            changes,
+        });
     }
     Ok(out)
 }
@@ -67,7 +79,12 @@ pub fn status(plan: &Plan, store: &Store) -> Result<Vec<StageStatus>> {
 fn diff(old: &serde_json::Value, new: &serde_json::Value) -> Vec<String> {
     let mut changes = Vec::new();
     let empty = serde_json::Map::new();
-    let obj = |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_object()).cloned().unwrap_or_else(|| empty.clone());
+    let obj = |v: &serde_json::Value, k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_object())
+            .cloned()
+            .unwrap_or_else(|| empty.clone())
+    };
     let (op, np) = (obj(old, "params"), obj(new, "params"));
     for (name, nv) in &np {
         match op.get(name) {
@@ -82,13 +99,25 @@ fn diff(old: &serde_json::Value, new: &serde_json::Value) -> Vec<String> {
     let (oi, ni) = (obj(old, "inputs"), obj(new, "inputs"));
     for (role, nd) in &ni {
         if oi.get(role) != Some(nd) {
-            let short = |v: Option<&serde_json::Value>| v.and_then(|d| d.as_str()).map(|s| s[..12.min(s.len())].to_string()).unwrap_or_else(|| "none".into());
-            changes.push(format!("input {role}: digest {} -> {}", short(oi.get(role)), short(Some(nd))));
+            let short = |v: Option<&serde_json::Value>| {
+                v.and_then(|d| d.as_str())
+                    .map(|s| s[..12.min(s.len())].to_string())
+                    .unwrap_or_else(|| "none".into())
+            };
+            changes.push(format!(
+                "input {role}: digest {} -> {}",
+                short(oi.get(role)),
+                short(Some(nd))
+            ));
         }
     }
     for field in ["kind", "version", "schema", "device"] {
         if old.get(field) != new.get(field) {
-            changes.push(format!("{field}: {} -> {}", old.get(field).unwrap_or(&serde_json::Value::Null), new.get(field).unwrap_or(&serde_json::Value::Null)));
+            changes.push(format!(
+                "{field}: {} -> {}",
+                old.get(field).unwrap_or(&serde_json::Value::Null),
+                new.get(field).unwrap_or(&serde_json::Value::Null)
+            ));
         }
     }
     changes

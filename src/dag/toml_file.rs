@@ -10,7 +10,11 @@ pub fn parse_toml(text: &str, file: &Path) -> Result<toml::Table> {
             .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
             .unwrap_or(0);
         let msg = e.message().replace('\n', " ");
-        input_err(file.display(), format!("line {line}"), format!("TOML syntax error: {msg}"))
+        input_err(
+            file.display(),
+            format!("line {line}"),
+            format!("TOML syntax error: {msg}"),
+        )
     })
 }
 

@@ -40,7 +40,10 @@ pub fn paragraphs(text: &str) -> Vec<&str> {
 pub fn split_fixed(ids: &[u32], chunk_tokens: usize) -> Vec<Chunk> {
     ids.chunks(chunk_tokens)
         .enumerate()
-        .map(|(i, c)| Chunk { start_tok: i * chunk_tokens, ids: c.to_vec() })
+        .map(|(i, c)| Chunk {
+            start_tok: i * chunk_tokens,
+            ids: c.to_vec(),
+        })
         .collect()
 }
 
@@ -53,7 +56,10 @@ pub fn pack_paragraphs(paragraph_ids: &[Vec<u32>], chunk_tokens: usize) -> Vec<C
     let mut pos = 0;
     let flush = |current: &mut Vec<u32>, start: &mut usize, pos: usize, chunks: &mut Vec<Chunk>| {
         if !current.is_empty() {
-            chunks.push(Chunk { start_tok: *start, ids: std::mem::take(current) });
+            chunks.push(Chunk {
+                start_tok: *start,
+                ids: std::mem::take(current),
+            });
         }
         *start = pos;
     };
@@ -64,7 +70,10 @@ pub fn pack_paragraphs(paragraph_ids: &[Vec<u32>], chunk_tokens: usize) -> Vec<C
         if p.len() > chunk_tokens {
             for piece in p.chunks(chunk_tokens) {
                 if piece.len() == chunk_tokens {
-                    chunks.push(Chunk { start_tok: pos, ids: piece.to_vec() });
+                    chunks.push(Chunk {
+                        start_tok: pos,
+                        ids: piece.to_vec(),
+                    });
                     pos += piece.len();
                     start = pos;
                 } else {
@@ -98,7 +107,13 @@ mod tests {
         let ids: Vec<u32> = (0..10).collect();
         let cs = split_fixed(&ids, 4);
         assert_eq!(cs.len(), 3);
-        assert_eq!(cs[2], Chunk { start_tok: 8, ids: vec![8, 9] });
+        assert_eq!(
+            cs[2],
+            Chunk {
+                start_tok: 8,
+                ids: vec![8, 9]
+            }
+        );
     }
 
     #[test]

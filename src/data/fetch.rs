@@ -64,7 +64,10 @@ impl FetchSpec {
                 return Err(o.err("file", format!("{} does not exist", self.file)));
             }
         } else if self.packages.is_empty() {
-            return Err(o.err("packages", "no packages given (set `pin`, `packages` or `file`)"));
+            return Err(o.err(
+                "packages",
+                "no packages given (set `pin`, `packages` or `file`)",
+            ));
         }
         for p in &self.packages {
             if !p.contains("==") {
@@ -72,7 +75,14 @@ impl FetchSpec {
             }
         }
         if self.file.is_empty() && self.paths.len() != self.packages.len() {
-            return Err(o.err("paths", format!("{} paths for {} packages: give one path per package", self.paths.len(), self.packages.len())));
+            return Err(o.err(
+                "paths",
+                format!(
+                    "{} paths for {} packages: give one path per package",
+                    self.paths.len(),
+                    self.packages.len()
+                ),
+            ));
         }
         if self.sha256.len() != 64 || !self.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(o.err("sha256", "must be 64 hex digits"));
@@ -81,7 +91,10 @@ impl FetchSpec {
             return Err(o.err("output", "must be a plain file name"));
         }
         if !["none", "all"].contains(&self.no_binary.as_str()) {
-            return Err(o.err("no_binary", format!("'{}' is not one of: none, all", self.no_binary)));
+            return Err(o.err(
+                "no_binary",
+                format!("'{}' is not one of: none, all", self.no_binary),
+            ));
         }
         Ok(())
     }
@@ -107,7 +120,8 @@ impl FetchSpec {
             listing_sha256(&target)?
         } else {
             let mut hasher = Sha256::new();
-            let mut dst = std::fs::File::create(&target).ctx(format!("create {}", target.display()))?;
+            let mut dst =
+                std::fs::File::create(&target).ctx(format!("create {}", target.display()))?;
             for i in 0..self.packages.len() {
                 let archive = self.download(i, work, o)?;
                 let part = work.join(format!("part{i}"));
@@ -121,7 +135,13 @@ impl FetchSpec {
             format!("{:x}", hasher.finalize())
         };
         if digest != self.sha256 {
-            return Err(o.err("sha256", format!("sha256 mismatch for {}: expected {}, got {digest}", self.output, self.sha256)));
+            return Err(o.err(
+                "sha256",
+                format!(
+                    "sha256 mismatch for {}: expected {}, got {digest}",
+                    self.output, self.sha256
+                ),
+            ));
         }
         Ok(target)
     }
@@ -142,7 +162,13 @@ impl FetchSpec {
             file_sha256(&target)?
         };
         if digest != self.sha256 {
-            return Err(o.err("sha256", format!("sha256 mismatch for {}: expected {}, got {digest}", self.file, self.sha256)));
+            return Err(o.err(
+                "sha256",
+                format!(
+                    "sha256 mismatch for {}: expected {}, got {digest}",
+                    self.file, self.sha256
+                ),
+            ));
         }
         Ok(target)
     }
@@ -153,7 +179,15 @@ impl FetchSpec {
         let policy = format!(":{}:", self.no_binary);
         tracing::info!(package = %self.packages[i], "pip download");
         let out = Command::new("python3")
-            .args(["-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check", "--no-binary"])
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-binary",
+            ])
             .arg(&policy)
             .arg("-d")
             .arg(&dir)
@@ -162,29 +196,56 @@ impl FetchSpec {
             .map_err(|e| o.err("packages", format!("cannot run python3: {e}")))?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
-            let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
-            return Err(o.err(&format!("packages[{i}]"), format!("pip download {} failed: {last}", self.packages[i])));
+            let last = stderr
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("")
+                .trim();
+            return Err(o.err(
+                &format!("packages[{i}]"),
+                format!("pip download {} failed: {last}", self.packages[i]),
+            ));
         }
         let files = crate::store::publish::walk_files(&dir)?;
         match files.as_slice() {
             [one] => Ok(one.clone()),
-            _ => Err(other(format!("pip download {} left {} files, expected 1", self.packages[i], files.len()))),
+            _ => Err(other(format!(
+                "pip download {} left {} files, expected 1",
+                self.packages[i],
+                files.len()
+            ))),
         }
     }
 }
 
 /// python3 and its pip must both exist; say which is missing.
 pub fn check_python(o: &Origin) -> Result<()> {
-    let out = Command::new("python3").args(["-m", "pip", "--version"]).output();
+    let out = Command::new("python3")
+        .args(["-m", "pip", "--version"])
+        .output();
     match out {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(o.err("packages", "python3 not found on PATH (fetch downloads packages with `python3 -m pip`)")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(o.err(
+            "packages",
+            "python3 not found on PATH (fetch downloads packages with `python3 -m pip`)",
+        )),
         Err(e) => Err(o.err("packages", format!("cannot run python3: {e}"))),
-        Ok(out) if !out.status.success() => Err(o.err("packages", "pip is not available: `python3 -m pip --version` failed (install python3-pip)")),
+        Ok(out) if !out.status.success() => Err(o.err(
+            "packages",
+            "pip is not available: `python3 -m pip --version` failed (install python3-pip)",
+        )),
         Ok(_) => Ok(()),
     }
 }
 
-fn extract(archive: &Path, pattern: &str, dest: &Path, gunzip: bool, o: &Origin, i: usize) -> Result<()> {
+fn extract(
+    archive: &Path,
+    pattern: &str,
+    dest: &Path,
+    gunzip: bool,
+    o: &Origin,
+    i: usize,
+) -> Result<()> {
     let status = Command::new("python3")
         .arg("-c")
         .arg(EXTRACT_PY)
@@ -196,14 +257,28 @@ fn extract(archive: &Path, pattern: &str, dest: &Path, gunzip: bool, o: &Origin,
         .map_err(|e| o.err("packages", format!("cannot run python3: {e}")))?;
     match status.code() {
         Some(0) => Ok(()),
-        Some(3) => Err(o.err(&format!("paths[{i}]"), format!("no member of {} matches '{pattern}'", file_name(archive)))),
-        Some(4) => Err(o.err(&format!("paths[{i}]"), format!("'{pattern}' matches several members of {}", file_name(archive)))),
-        _ => Err(other(format!("extracting '{pattern}' from {} failed", archive.display()))),
+        Some(3) => Err(o.err(
+            &format!("paths[{i}]"),
+            format!("no member of {} matches '{pattern}'", file_name(archive)),
+        )),
+        Some(4) => Err(o.err(
+            &format!("paths[{i}]"),
+            format!(
+                "'{pattern}' matches several members of {}",
+                file_name(archive)
+            ),
+        )),
+        _ => Err(other(format!(
+            "extracting '{pattern}' from {} failed",
+            archive.display()
+        ))),
     }
 }
 
 fn file_name(p: &Path) -> String {
-    p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
+    p.file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default()
 }
 
 fn copy_hashing(src: &mut impl Read, dst: &mut impl Write, hasher: &mut Sha256) -> Result<()> {
@@ -229,7 +304,11 @@ pub fn file_sha256(path: &Path) -> Result<String> {
 pub fn listing_sha256(dir: &Path) -> Result<String> {
     let mut listing = String::new();
     for f in crate::store::publish::walk_files(dir)? {
-        let name = f.strip_prefix(dir).expect("under dir").to_string_lossy().to_string();
+        let name = f
+            .strip_prefix(dir)
+            .expect("under dir")
+            .to_string_lossy()
+            .to_string();
         listing.push_str(&format!("{}  {name}\n", file_sha256(&f)?));
     }
     Ok(format!("{:x}", Sha256::digest(listing.as_bytes())))
@@ -237,5 +316,8 @@ pub fn listing_sha256(dir: &Path) -> Result<String> {
 
 /// The pins shipped in `stages/pins.toml`.
 pub fn pins() -> Result<toml::Table> {
-    crate::dag::toml_file::parse_toml(include_str!("../../stages/pins.toml"), Path::new("stages/pins.toml"))
+    crate::dag::toml_file::parse_toml(
+        include_str!("../../stages/pins.toml"),
+        Path::new("stages/pins.toml"),
+    )
 }

@@ -31,14 +31,32 @@ fn list_column(name: &str, rows: impl Iterator<Item = Vec<String>>) -> Column {
 pub fn samples_frame(samples: &[Sample]) -> Result<DataFrame> {
     let s = samples;
     Ok(DataFrame::new_infer_height(vec![
-        Column::new("sample_id".into(), s.iter().map(|x| x.sample_id.clone()).collect::<Vec<_>>()),
-        Column::new("task".into(), s.iter().map(|x| x.task.clone()).collect::<Vec<_>>()),
-        Column::new("context_tokens".into(), s.iter().map(|x| x.context_tokens).collect::<Vec<_>>()),
-        Column::new("depth".into(), s.iter().map(|x| x.depth).collect::<Vec<_>>()),
+        Column::new(
+            "sample_id".into(),
+            s.iter().map(|x| x.sample_id.clone()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "task".into(),
+            s.iter().map(|x| x.task.clone()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "context_tokens".into(),
+            s.iter().map(|x| x.context_tokens).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "depth".into(),
+            s.iter().map(|x| x.depth).collect::<Vec<_>>(),
+        ),
         list_column("segments", s.iter().map(|x| x.segments.clone())),
         list_column("segment_ids", s.iter().map(|x| x.segment_ids.clone())),
-        Column::new("question".into(), s.iter().map(|x| x.question.clone()).collect::<Vec<_>>()),
+        Column::new(
+            "question".into(),
+            s.iter().map(|x| x.question.clone()).collect::<Vec<_>>(),
+        ),
         list_column("answers", s.iter().map(|x| x.answers.clone())),
-        Column::new("n_context_tokens".into(), s.iter().map(|x| x.n_context_tokens).collect::<Vec<_>>()),
+        Column::new(
+            "n_context_tokens".into(),
+            s.iter().map(|x| x.n_context_tokens).collect::<Vec<_>>(),
+        ),
     ])?)
 }

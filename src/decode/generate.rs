@@ -55,6 +55,16 @@ pub fn generate(model: &Model, prompt: &[u32], opts: &GenerateOpts) -> Result<Ge
     }
     let ttft_ms = step_ms.first().copied().unwrap_or(0.0);
     let rest = &step_ms[1.min(step_ms.len())..];
-    let tpot_ms = if rest.is_empty() { 0.0 } else { rest.iter().sum::<f64>() / rest.len() as f64 };
-    Ok(Generation { new_ids, ttft_ms, tpot_ms, step_ms, stop_reason })
+    let tpot_ms = if rest.is_empty() {
+        0.0
+    } else {
+        rest.iter().sum::<f64>() / rest.len() as f64
+    };
+    Ok(Generation {
+        new_ids,
+        ttft_ms,
+        tpot_ms,
+        step_ms,
+        stop_reason,
+    })
 }

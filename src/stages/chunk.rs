@@ -33,7 +33,10 @@ struct ChunkParams {
 fn resolve(p: &mut Params) -> Result<()> {
     let c: ChunkParams = p.parse()?;
     if c.chunk_tokens <= 0 {
-        return Err(p.err("chunk_tokens", format!("must be > 0, got {}", c.chunk_tokens)));
+        return Err(p.err(
+            "chunk_tokens",
+            format!("must be > 0, got {}", c.chunk_tokens),
+        ));
     }
     if c.max_docs < 0 {
         return Err(p.err("max_docs", "must be >= 0"));
@@ -58,7 +61,10 @@ fn run(ctx: &StageCtx) -> Result<()> {
         doc_files.truncate(c.max_docs as usize);
     }
     if doc_files.is_empty() {
-        return Err(ctx.params.err("inputs.docs", format!("empty dataset: no document ending in '{}'", c.doc_suffix)));
+        return Err(ctx.params.err(
+            "inputs.docs",
+            format!("empty dataset: no document ending in '{}'", c.doc_suffix),
+        ));
     }
     let tokenizer = Tokenizer::from_gguf_file(&gguf)?;
     let tokenizer_digest = model.manifest.content_digest();
@@ -93,15 +99,25 @@ fn run(ctx: &StageCtx) -> Result<()> {
         all.vstack_mut(&f)?;
     }
     if all.height() == 0 {
-        return Err(ctx.params.err("inputs.docs", "empty dataset: every document is empty"));
+        return Err(ctx
+            .params
+            .err("inputs.docs", "empty dataset: every document is empty"));
     }
     all.rechunk_mut();
     write_parquet(&mut all, &ctx.out.join("chunks.parquet"))
 }
 
-pub fn chunk_document(tok: &Tokenizer, text: &str, chunk_tokens: usize, by_paragraph: bool) -> Result<Vec<Chunk>> {
+pub fn chunk_document(
+    tok: &Tokenizer,
+    text: &str,
+    chunk_tokens: usize,
+    by_paragraph: bool,
+) -> Result<Vec<Chunk>> {
     if by_paragraph {
-        let ids: Vec<Vec<u32>> = paragraphs(text).into_iter().map(|p| tok.encode(p)).collect::<Result<_>>()?;
+        let ids: Vec<Vec<u32>> = paragraphs(text)
+            .into_iter()
+            .map(|p| tok.encode(p))
+            .collect::<Result<_>>()?;
         Ok(pack_paragraphs(&ids, chunk_tokens))
     } else {
         Ok(split_fixed(&tok.encode(text)?, chunk_tokens))
@@ -119,9 +135,24 @@ fn chunk_frame(tok: &Tokenizer, chunks: &[Chunk]) -> Result<DataFrame> {
         id_lists.push(Series::new("".into(), c.ids.clone()));
     }
     let df = DataFrame::new_infer_height(vec![
-        Column::new("chunk_id".into(), (0..chunks.len() as i64).collect::<Vec<_>>()),
-        Column::new("start_tok".into(), chunks.iter().map(|c| c.start_tok as i64).collect::<Vec<_>>()),
-        Column::new("n_tok".into(), chunks.iter().map(|c| c.ids.len() as i64).collect::<Vec<_>>()),
+        Column::new(
+            "chunk_id".into(),
+            (0..chunks.len() as i64).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "start_tok".into(),
+            chunks
+                .iter()
+                .map(|c| c.start_tok as i64)
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "n_tok".into(),
+            chunks
+                .iter()
+                .map(|c| c.ids.len() as i64)
+                .collect::<Vec<_>>(),
+        ),
         Column::new("text".into(), texts),
         Column::new("token_ids".into(), id_lists),
         Column::new("ids_blake3".into(), hashes),

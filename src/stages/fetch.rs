@@ -19,12 +19,20 @@ pub const KIND: StageKind = StageKind {
 /// Expand `pin` into the fields left empty, so the preimage holds the actual
 /// packages and digest rather than a name.
 fn resolve(p: &mut Params) -> Result<()> {
-    let pin = p.table.get("pin").and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let pin = p
+        .table
+        .get("pin")
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+        .to_string();
     if !pin.is_empty() {
         let all = pins()?;
         let Some(toml::Value::Table(entry)) = all.get(&pin) else {
             let names: Vec<&str> = all.keys().map(|k| k.as_str()).collect();
-            return Err(p.err("pin", format!("unknown pin '{pin}' (known: {})", names.join(", "))));
+            return Err(p.err(
+                "pin",
+                format!("unknown pin '{pin}' (known: {})", names.join(", ")),
+            ));
         };
         for (k, v) in entry {
             let empty = match p.table.get(k) {
@@ -33,7 +41,8 @@ fn resolve(p: &mut Params) -> Result<()> {
                 Some(toml::Value::Boolean(b)) => !*b,
                 _ => true,
             };
-            let is_default_policy = k == "no_binary" && p.table.get(k).and_then(|x| x.as_str()) == Some("none");
+            let is_default_policy =
+                k == "no_binary" && p.table.get(k).and_then(|x| x.as_str()) == Some("none");
             if empty || is_default_policy {
                 p.table.insert(k.clone(), v.clone());
             }
@@ -42,7 +51,10 @@ fn resolve(p: &mut Params) -> Result<()> {
     let spec: FetchSpec = p.parse()?;
     let file = p.file.display().to_string();
     let table = format!("stages.{}", p.stage);
-    spec.check(&Origin { file: &file, table: &table })
+    spec.check(&Origin {
+        file: &file,
+        table: &table,
+    })
 }
 
 fn run(ctx: &StageCtx) -> Result<()> {
@@ -50,7 +62,14 @@ fn run(ctx: &StageCtx) -> Result<()> {
     let file = ctx.params.file.display().to_string();
     let table = format!("stages.{}", ctx.name());
     let work = ctx.out.join(".fetch-work");
-    let result = spec.fetch(ctx.out, &work, &Origin { file: &file, table: &table });
+    let result = spec.fetch(
+        ctx.out,
+        &work,
+        &Origin {
+            file: &file,
+            table: &table,
+        },
+    );
     let _ = std::fs::remove_dir_all(&work);
     result.map(|_| ())
 }
@@ -66,9 +85,16 @@ pub fn fetch_pin(store: &crate::store::Store, pin: &str) -> Result<std::path::Pa
         file: std::path::PathBuf::from("stages/pins.toml"),
         stage: pin.to_string(),
     };
-    params.table.insert("pin".into(), toml::Value::String(pin.to_string()));
+    params
+        .table
+        .insert("pin".into(), toml::Value::String(pin.to_string()));
     resolve(&mut params)?;
-    let decl = StageDecl { name: pin.to_string(), kind: &KIND, inputs: Default::default(), params };
+    let decl = StageDecl {
+        name: pin.to_string(),
+        kind: &KIND,
+        inputs: Default::default(),
+        params,
+    };
     let inputs = Default::default();
     let pre = crate::dag::runner::preimage(&decl, &inputs);
     let _lock = store.lock_shared()?;

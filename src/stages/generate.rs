@@ -39,7 +39,10 @@ struct GenerateParams {
 fn resolve(p: &mut Params) -> Result<()> {
     let g: GenerateParams = p.parse()?;
     if !DATASETS.contains(&g.dataset.as_str()) {
-        return Err(p.err("dataset", format!("'{}' is not one of {}", g.dataset, DATASETS.join(", "))));
+        return Err(p.err(
+            "dataset",
+            format!("'{}' is not one of {}", g.dataset, DATASETS.join(", ")),
+        ));
     }
     if g.max_new_tokens <= 0 {
         return Err(p.err("max_new_tokens", "must be > 0"));
@@ -48,10 +51,16 @@ fn resolve(p: &mut Params) -> Result<()> {
         return Err(p.err("max_prompts", "must be >= 0"));
     }
     if !(0.0..=10.0).contains(&g.temperature) {
-        return Err(p.err("temperature", format!("{} is outside [0, 10]", g.temperature)));
+        return Err(p.err(
+            "temperature",
+            format!("{} is outside [0, 10]", g.temperature),
+        ));
     }
     if !DTYPES.contains(&g.dtype.as_str()) {
-        return Err(p.err("dtype", format!("'{}' is not one of {}", g.dtype, DTYPES.join(", "))));
+        return Err(p.err(
+            "dtype",
+            format!("'{}' is not one of {}", g.dtype, DTYPES.join(", ")),
+        ));
     }
     Ok(())
 }
@@ -61,14 +70,18 @@ fn run(ctx: &StageCtx) -> Result<()> {
     let gguf = super::model_file(ctx)?;
     let prompt_file = ctx.input("prompts")?.files_ending(".jsonl");
     let Some(prompt_file) = prompt_file.first() else {
-        return Err(ctx.params.err("inputs.prompts", "the prompts input holds no .jsonl file"));
+        return Err(ctx
+            .params
+            .err("inputs.prompts", "the prompts input holds no .jsonl file"));
     };
     let mut prompts = load_prompts(&g.dataset, prompt_file)?;
     if g.max_prompts > 0 {
         prompts.truncate(g.max_prompts as usize);
     }
     if prompts.is_empty() {
-        return Err(ctx.params.err("inputs.prompts", "empty dataset: no prompts"));
+        return Err(ctx
+            .params
+            .err("inputs.prompts", "empty dataset: no prompts"));
     }
     let tok = Tokenizer::from_gguf_file(&gguf)?;
     let model = load_model(&gguf, &g.dtype)?;
@@ -76,15 +89,29 @@ fn run(ctx: &StageCtx) -> Result<()> {
         max_new_tokens: g.max_new_tokens as usize,
         temperature: g.temperature,
         seed: g.seed as u64,
-        stop_ids: if g.stop_at_eos { tok.stop_ids() } else { vec![] },
+        stop_ids: if g.stop_at_eos {
+            tok.stop_ids()
+        } else {
+            vec![]
+        },
     };
-    let method = if g.temperature > 0.0 { "sample" } else { "greedy" };
+    let method = if g.temperature > 0.0 {
+        "sample"
+    } else {
+        "greedy"
+    };
     let mut out = OutputRows::default();
     let mut steps = StepRows::default();
     let mut progress = ctx.progress(prompts.len() as u64, "prompts");
     for p in &prompts {
         let text = if g.chat {
-            tok.apply_chat_template(&[ChatMessage { role: "user".into(), content: p.text.clone() }], true)?
+            tok.apply_chat_template(
+                &[ChatMessage {
+                    role: "user".into(),
+                    content: p.text.clone(),
+                }],
+                true,
+            )?
         } else {
             p.text.clone()
         };
@@ -103,7 +130,8 @@ fn run(ctx: &StageCtx) -> Result<()> {
         out.prompt.push(p.text.clone());
         out.prompt_tokens.push(ids.len() as i64);
         out.text.push(tok.decode(&gen.new_ids)?);
-        out.new_ids.push(Series::new("".into(), gen.new_ids.clone()));
+        out.new_ids
+            .push(Series::new("".into(), gen.new_ids.clone()));
         out.n_tokens.push(gen.new_ids.len() as i64);
         out.ttft_ms.push(gen.ttft_ms);
         out.tpot_ms.push(gen.tpot_ms);

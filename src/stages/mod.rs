@@ -80,12 +80,23 @@ impl<'a> StageCtx<'a> {
         store: &'a Store,
         kind: &'static StageKind,
     ) -> Self {
-        StageCtx { params, inputs, out, store, kind, items: RefCell::new(Vec::new()) }
+        StageCtx {
+            params,
+            inputs,
+            out,
+            store,
+            kind,
+            items: RefCell::new(Vec::new()),
+        }
     }
 
     pub fn input(&self, role: &str) -> Result<&Artifact> {
         self.inputs.get(role).ok_or_else(|| {
-            input_err(self.params.file.display(), format!("stages.{}.inputs.{role}", self.params.stage), "input not wired")
+            input_err(
+                self.params.file.display(),
+                format!("stages.{}.inputs.{role}", self.params.stage),
+                "input not wired",
+            )
         })
     }
 
@@ -96,7 +107,11 @@ impl<'a> StageCtx<'a> {
     /// A per-item object: cached by `preimage` (to which the stage kind, its
     /// version and the store schema are added), computed by `compute` if absent.
     /// The stage's own artifact keeps it alive.
-    pub fn item(&self, mut preimage: serde_json::Value, compute: impl FnOnce(&Path) -> Result<()>) -> Result<(Artifact, Outcome)> {
+    pub fn item(
+        &self,
+        mut preimage: serde_json::Value,
+        compute: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<(Artifact, Outcome)> {
         if let serde_json::Value::Object(m) = &mut preimage {
             m.insert("item_of".into(), self.kind.kind.into());
             m.insert("version".into(), self.kind.version.into());
@@ -126,5 +141,8 @@ pub fn model_file(ctx: &StageCtx) -> Result<std::path::PathBuf> {
         .files_ending(".gguf")
         .into_iter()
         .next()
-        .ok_or_else(|| ctx.params.err("inputs.model", "the model input holds no .gguf file"))
+        .ok_or_else(|| {
+            ctx.params
+                .err("inputs.model", "the model input holds no .gguf file")
+        })
 }

@@ -44,7 +44,10 @@ fn resolve(p: &mut Params) -> Result<()> {
         return Err(p.err("max_windows", "must be >= 0"));
     }
     if !DTYPES.contains(&x.dtype.as_str()) {
-        return Err(p.err("dtype", format!("'{}' is not one of {}", x.dtype, DTYPES.join(", "))));
+        return Err(p.err(
+            "dtype",
+            format!("'{}' is not one of {}", x.dtype, DTYPES.join(", ")),
+        ));
     }
     Ok(())
 }
@@ -54,16 +57,27 @@ fn run(ctx: &StageCtx) -> Result<()> {
     let gguf = super::model_file(ctx)?;
     let texts = ctx.input("text")?.files_ending(".txt");
     let Some(text_file) = texts.first() else {
-        return Err(ctx.params.err("inputs.text", "the text input holds no .txt file"));
+        return Err(ctx
+            .params
+            .err("inputs.text", "the text input holds no .txt file"));
     };
     let text = std::fs::read_to_string(text_file).ctx(format!("read {}", text_file.display()))?;
     let tok = Tokenizer::from_gguf_file(&gguf)?;
     let ids = tok.encode(&text)?;
     if ids.len() < x.window as usize {
-        return Err(ctx.params.err("window", format!("the text has {} tokens, fewer than one window", ids.len())));
+        return Err(ctx.params.err(
+            "window",
+            format!("the text has {} tokens, fewer than one window", ids.len()),
+        ));
     }
     let model = load_model(&gguf, &x.dtype)?;
-    let r = perplexity(&model, &ids, x.window as usize, x.stride as usize, x.max_windows as usize)?;
+    let r = perplexity(
+        &model,
+        &ids,
+        x.window as usize,
+        x.stride as usize,
+        x.max_windows as usize,
+    )?;
     let n = r.nll_per_window.len();
     let mut samples: Vec<String> = (0..n).map(|i| format!("window{i:04}")).collect();
     let mut metrics = vec!["nll".to_string(); n];
@@ -73,9 +87,15 @@ fn run(ctx: &StageCtx) -> Result<()> {
     values.extend([r.ppl, r.ppl.ln(), r.tokens as f64]);
     let rows = samples.len();
     let mut df = DataFrame::new_infer_height(vec![
-        Column::new("task".into(), vec![format!("perplexity:{}", x.text_name); rows]),
+        Column::new(
+            "task".into(),
+            vec![format!("perplexity:{}", x.text_name); rows],
+        ),
         Column::new("sample".into(), samples),
-        Column::new("method".into(), vec![format!("window{}/stride{}", x.window, x.stride); rows]),
+        Column::new(
+            "method".into(),
+            vec![format!("window{}/stride{}", x.window, x.stride); rows],
+        ),
         Column::new("press".into(), vec!["no_press".to_string(); rows]),
         Column::new("ratio".into(), vec![0.0f64; rows]),
         Column::new("metric".into(), metrics),

@@ -41,19 +41,32 @@ fn resolve(p: &mut Params) -> Result<()> {
     if let Some(d) = t.needle_depths.iter().find(|d| !(0.0..=1.0).contains(*d)) {
         return Err(p.err("needle_depths", format!("depth {d} is outside [0, 1]")));
     }
-    for (name, lens) in [("needle_context_tokens", &t.needle_context_tokens), ("ruler_context_tokens", &t.ruler_context_tokens)] {
+    for (name, lens) in [
+        ("needle_context_tokens", &t.needle_context_tokens),
+        ("ruler_context_tokens", &t.ruler_context_tokens),
+    ] {
         if let Some(l) = lens.iter().find(|l| **l < 64) {
             return Err(p.err(name, format!("context length {l} is below 64 tokens")));
         }
     }
-    if let Some(bad) = t.ruler_tasks.iter().find(|x| !ruler::TASKS.contains(&x.as_str())) {
-        return Err(p.err("ruler_tasks", format!("unknown task '{bad}' (known: {})", ruler::TASKS.join(", "))));
+    if let Some(bad) = t
+        .ruler_tasks
+        .iter()
+        .find(|x| !ruler::TASKS.contains(&x.as_str()))
+    {
+        return Err(p.err(
+            "ruler_tasks",
+            format!("unknown task '{bad}' (known: {})", ruler::TASKS.join(", ")),
+        ));
     }
     if t.ruler_samples < 0 || t.qa_samples < 0 {
         return Err(p.err("ruler_samples", "sample counts must be >= 0"));
     }
     if t.qa_docs < 2 {
-        return Err(p.err("qa_docs", "must be >= 2 (facts are planted across documents)"));
+        return Err(p.err(
+            "qa_docs",
+            "must be >= 2 (facts are planted across documents)",
+        ));
     }
     Ok(())
 }
@@ -67,16 +80,30 @@ fn run(ctx: &StageCtx) -> Result<()> {
     let tok = Tokenizer::from_gguf_file(&super::model_file(ctx)?)?;
     let count = |s: &str| -> Result<usize> { Ok(tok.encode(s)?.len()) };
     let mut rng = rand::rngs::StdRng::seed_from_u64(t.seed as u64);
-    let mut samples: Vec<Sample> = needle::needle_samples(&chunks, &t.needle_context_tokens, &t.needle_depths, &count, &mut rng)?;
+    let mut samples: Vec<Sample> = needle::needle_samples(
+        &chunks,
+        &t.needle_context_tokens,
+        &t.needle_depths,
+        &count,
+        &mut rng,
+    )?;
     for task in &t.ruler_tasks {
         for &len in &t.ruler_context_tokens {
             for i in 0..t.ruler_samples as usize {
-                samples.push(ruler::ruler_sample(task, i, &chunks, len, &count, &mut rng)?);
+                samples.push(ruler::ruler_sample(
+                    task, i, &chunks, len, &count, &mut rng,
+                )?);
             }
         }
     }
     for i in 0..t.qa_samples as usize {
-        samples.push(multidoc_qa::qa_sample(i, &chunks, t.qa_docs as usize, &count, &mut rng)?);
+        samples.push(multidoc_qa::qa_sample(
+            i,
+            &chunks,
+            t.qa_docs as usize,
+            &count,
+            &mut rng,
+        )?);
     }
     let mut df = samples_frame(&samples)?;
     write_parquet(&mut df, &ctx.out.join("tasks.parquet"))

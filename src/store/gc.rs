@@ -48,7 +48,11 @@ impl Store {
         let mut report = GcReport::default();
         for shard in read_dir_sorted(&self.root.join("objects"))? {
             for obj in read_dir_sorted(&shard)? {
-                let key = obj.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+                let key = obj
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("")
+                    .to_string();
                 if live.contains(&key) {
                     report.kept += 1;
                     continue;
@@ -56,7 +60,8 @@ impl Store {
                 report.bytes_freed += dir_bytes(&obj);
                 if !dry_run {
                     std::fs::remove_dir_all(&obj).ctx(format!("remove {}", obj.display()))?;
-                    let _ = std::fs::remove_file(self.root.join("locks").join(format!("{key}.lock")));
+                    let _ =
+                        std::fs::remove_file(self.root.join("locks").join(format!("{key}.lock")));
                 }
                 report.deleted.push(key);
             }

@@ -17,7 +17,11 @@ impl Clock {
     }
 
     pub fn finish(&self) -> Provenance {
-        let ms = |t: SystemTime| t.duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+        let ms = |t: SystemTime| {
+            t.duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or(0)
+        };
         Provenance {
             git_rev: git_rev(),
             host: host(),
@@ -39,7 +43,9 @@ fn host() -> String {
 
 /// The build's git revision, captured at compile time by build.rs.
 fn git_rev() -> String {
-    option_env!("KVLAB_GIT_REV").unwrap_or("unknown").to_string()
+    option_env!("KVLAB_GIT_REV")
+        .unwrap_or("unknown")
+        .to_string()
 }
 
 /// VmHWM: the process's peak resident set so far.

@@ -53,9 +53,8 @@ impl Store {
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).ctx(format!("create {}", tmp.display()))?;
         let clock = Clock::start();
-        let result = compute(&tmp).and_then(|produced| {
-            self.seal(&tmp, &key, stage, preimage, produced, &clock)
-        });
+        let result = compute(&tmp)
+            .and_then(|produced| self.seal(&tmp, &key, stage, preimage, produced, &clock));
         let manifest = match result {
             Ok(m) => m,
             Err(e) => {

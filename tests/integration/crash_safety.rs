@@ -8,7 +8,12 @@ use std::time::{Duration, Instant};
 #[test]
 fn sigkill_during_chunk_never_publishes_half_an_object() {
     let sb = Sandbox::new("kill");
-    let pipeline = |i: usize| local_pipeline("k", "", "").replace("chunk_tokens = 256", &format!("chunk_tokens = {}", 120 + 7 * i));
+    let pipeline = |i: usize| {
+        local_pipeline("k", "", "").replace(
+            "chunk_tokens = 256",
+            &format!("chunk_tokens = {}", 120 + 7 * i),
+        )
+    };
     let p = sb.write("p.toml", &pipeline(0));
     let p = p.to_str().unwrap().to_string();
     // Fetch stages first, then time one full chunk run.
@@ -23,7 +28,12 @@ fn sigkill_during_chunk_never_publishes_half_an_object() {
     for i in 1..=20 {
         // A new chunk size each time, so every run has items left to compute.
         sb.write("p.toml", &pipeline(i));
-        let mut child = sb.cmd(&["run", &p, "--stage", "chunk"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+        let mut child = sb
+            .cmd(&["run", &p, "--stage", "chunk"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
         let at = full.mul_f64(rng.random_range(0.05..1.0));
         std::thread::sleep(at.min(Duration::from_secs(30)));
         let _ = child.kill(); // SIGKILL
@@ -33,10 +43,22 @@ fn sigkill_during_chunk_never_publishes_half_an_object() {
         }
         assert_all_objects_complete(&sb);
         let rerun = sb.kvlab(&["run", &p, "--stage", "chunk"]);
-        assert!(rerun.status.success(), "rerun {i} failed: {}", stderr(&rerun));
+        assert!(
+            rerun.status.success(),
+            "rerun {i} failed: {}",
+            stderr(&rerun)
+        );
         let verify = sb.kvlab(&["verify"]);
-        assert_eq!(verify.status.code(), Some(0), "verify after kill {i}: {}", stdout(&verify));
+        assert_eq!(
+            verify.status.code(),
+            Some(0),
+            "verify after kill {i}: {}",
+            stdout(&verify)
+        );
     }
     // The kills must land while chunk runs, not after it finished.
-    assert!(killed >= 15, "only {killed} of 20 runs were still running when killed");
+    assert!(
+        killed >= 15,
+        "only {killed} of 20 runs were still running when killed"
+    );
 }

@@ -8,7 +8,12 @@ const STAGES: &[&str] = &["model", "essays", "chunk", "tasks", "analyze", "plot"
 
 fn run_ok(sb: &Sandbox, args: &[&str]) -> String {
     let out = sb.kvlab(args);
-    assert!(out.status.success(), "kvlab {args:?} failed: {}{}", stdout(&out), stderr(&out));
+    assert!(
+        out.status.success(),
+        "kvlab {args:?} failed: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     stdout(&out)
 }
 
@@ -19,10 +24,17 @@ fn rerun_is_a_no_op_and_one_param_reruns_one_stage() {
     let p = p.to_str().unwrap();
     let first = run_ok(&sb, &["run", p]);
     for s in STAGES {
-        assert_eq!(count_lines(&first, "computed", s), 1, "{s} not computed: {first}");
+        assert_eq!(
+            count_lines(&first, "computed", s),
+            1,
+            "{s} not computed: {first}"
+        );
     }
     let second = run_ok(&sb, &["run", p]);
-    assert!(!second.contains("computed "), "second run computed something: {second}");
+    assert!(
+        !second.contains("computed "),
+        "second run computed something: {second}"
+    );
     for s in STAGES {
         assert_eq!(count_lines(&second, "cached", s), 1, "{second}");
     }
@@ -30,16 +42,32 @@ fn rerun_is_a_no_op_and_one_param_reruns_one_stage() {
     // One parameter of plot changes: status names it first, run recomputes only plot.
     sb.write("p.toml", &local_pipeline("p", "", "width = 900"));
     let st = run_ok(&sb, &["status", p]);
-    let plot_line = st.lines().find(|l| l.split_whitespace().nth(1) == Some("plot")).expect("plot in status");
+    let plot_line = st
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("plot"))
+        .expect("plot in status");
     assert!(plot_line.starts_with("stale"), "{st}");
-    assert!(plot_line.contains("(param width: 1000 -> 900"), "status does not name the parameter first: {plot_line}");
+    assert!(
+        plot_line.contains("(param width: 1000 -> 900"),
+        "status does not name the parameter first: {plot_line}"
+    );
     for s in &STAGES[..5] {
-        let l = st.lines().find(|l| l.split_whitespace().nth(1) == Some(s)).unwrap();
+        let l = st
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(s))
+            .unwrap();
         assert!(l.starts_with("cached"), "{st}");
     }
     let json = run_ok(&sb, &["status", p, "--json"]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(v.as_array().unwrap().iter().filter(|s| s["state"] == "stale").count(), 1);
+    assert_eq!(
+        v.as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["state"] == "stale")
+            .count(),
+        1
+    );
     let third = run_ok(&sb, &["run", p]);
     assert_eq!(count_lines(&third, "computed", "plot"), 1, "{third}");
     assert_eq!(third.matches("computed ").count(), 1, "{third}");
@@ -49,7 +77,10 @@ fn rerun_is_a_no_op_and_one_param_reruns_one_stage() {
     assert!(gc.contains("would delete 1 objects"), "{gc}");
     run_ok(&sb, &["gc"]);
     let again = run_ok(&sb, &["run", p]);
-    assert!(!again.contains("computed "), "gc removed something live: {again}");
+    assert!(
+        !again.contains("computed "),
+        "gc removed something live: {again}"
+    );
 }
 
 #[test]
@@ -84,7 +115,11 @@ fn flipped_byte_is_found_and_repaired() {
     let out = sb.kvlab(&["verify"]);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
-    assert!(text.contains(&format!("corrupt: {}", victim.display())) || text.contains("chunks.parquet (blake3 mismatch)"), "{text}");
+    assert!(
+        text.contains(&format!("corrupt: {}", victim.display()))
+            || text.contains("chunks.parquet (blake3 mismatch)"),
+        "{text}"
+    );
     assert!(run_ok(&sb, &["verify", "--repair"]).contains("removed:"));
     let rerun = run_ok(&sb, &["run", p]);
     assert_eq!(count_lines(&rerun, "computed", "chunk"), 1, "{rerun}");
@@ -96,8 +131,18 @@ fn concurrent_runs_compute_each_key_once() {
     let sb = Sandbox::new("concurrent");
     let p = sb.write("p.toml", &local_pipeline("p", "", ""));
     let p = p.to_str().unwrap();
-    let a = sb.cmd(&["run", p]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    let b = sb.cmd(&["run", p]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let a = sb
+        .cmd(&["run", p])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let b = sb
+        .cmd(&["run", p])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let (pa, pb) = (a.id(), b.id());
     let (oa, ob) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     assert!(oa.status.success(), "{}", stderr(&oa));
@@ -109,7 +154,8 @@ fn concurrent_runs_compute_each_key_once() {
     }
     // Every manifest has exactly one writer, one of the two processes.
     for o in sb.objects() {
-        let m: serde_json::Value = serde_json::from_slice(&std::fs::read(o.join("manifest.json")).unwrap()).unwrap();
+        let m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(o.join("manifest.json")).unwrap()).unwrap();
         let pid = m["provenance"]["pid"].as_u64().unwrap() as u32;
         assert!(pid == pa || pid == pb, "writer {pid} is neither run");
     }
@@ -128,9 +174,17 @@ tasks = duckdb.sql("select task, count(*) from 'results/p/tasks/tasks.parquet' g
 stats = pl.read_parquet("results/p/analyze/token_stats.parquet")
 print(n_duck[0], n_duck[1], df.height, int(df["n_tok"].sum()), len(tasks), stats.height)
 "#;
-    let out = std::process::Command::new(test_python()).arg("-c").arg(script).current_dir(&sb.dir).output().unwrap();
+    let out = std::process::Command::new(test_python())
+        .arg("-c")
+        .arg(script)
+        .current_dir(&sb.dir)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    let nums: Vec<i64> = stdout(&out).split_whitespace().map(|x| x.parse().unwrap()).collect();
+    let nums: Vec<i64> = stdout(&out)
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
     assert!(nums[0] > 12, "too few chunks: {nums:?}");
     assert_eq!(nums[0], nums[2], "duckdb and polars disagree on rows");
     assert_eq!(nums[1], nums[3], "duckdb and polars disagree on tokens");

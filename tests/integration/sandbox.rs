@@ -13,7 +13,8 @@ impl Sandbox {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_nanos();
-        let dir = std::env::temp_dir().join(format!("kvlab-it-{name}-{}-{nanos}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("kvlab-it-{name}-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         Sandbox { dir }
     }
@@ -31,7 +32,10 @@ impl Sandbox {
 
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_kvlab"));
-        c.current_dir(&self.dir).arg("--store").arg(self.store()).args(args);
+        c.current_dir(&self.dir)
+            .arg("--store")
+            .arg(self.store())
+            .args(args);
         c
     }
 
@@ -75,7 +79,9 @@ pub fn stderr(o: &Output) -> String {
 }
 
 fn env_path(var: &str, what: &str) -> PathBuf {
-    let p = std::env::var(var).unwrap_or_else(|_| panic!("{var} is not set: run the tests with `make test`, which fetches {what}"));
+    let p = std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: run the tests with `make test`, which fetches {what}")
+    });
     let p = PathBuf::from(p.trim());
     assert!(p.exists(), "{var}={} does not exist", p.display());
     // Absolute, not canonical: a venv's python must keep its own path.
@@ -149,7 +155,11 @@ inputs = {{ analysis = "analyze", chunks = "chunk", tasks = "tasks" }}
 
 pub fn assert_all_objects_complete(sb: &Sandbox) {
     for o in sb.objects() {
-        assert!(o.join("manifest.json").exists(), "published object without manifest: {}", o.display());
+        assert!(
+            o.join("manifest.json").exists(),
+            "published object without manifest: {}",
+            o.display()
+        );
     }
 }
 
