@@ -199,13 +199,27 @@ impl ModelConfig {
             }
         };
         let flag = |k: &str, d: bool| obj.get(k).and_then(|v| v.as_bool()).unwrap_or(d);
-        if let Some(rs) = obj.get("rope_scaling") {
-            if !rs.is_null() {
+        // transformers 5 nests the RoPE settings in `rope_parameters`; 4.x
+        // has `rope_theta` and `rope_scaling` at the top level.
+        let mut rope_theta = get_f("rope_theta", 10_000.0)?;
+        for key in ["rope_scaling", "rope_parameters"] {
+            let Some(rp) = obj.get(key).filter(|v| !v.is_null()) else {
+                continue;
+            };
+            let kind = rp
+                .get("rope_type")
+                .or_else(|| rp.get("type"))
+                .and_then(|v| v.as_str())
+                .unwrap_or("default");
+            if kind != "default" {
                 return Err(input_err(
                     file,
-                    "rope_scaling",
-                    "rope scaling is not supported",
+                    key,
+                    format!("rope type {kind:?} is not supported (only \"default\")"),
                 ));
+            }
+            if let Some(t) = rp.get("rope_theta").and_then(|v| v.as_f64()) {
+                rope_theta = t;
             }
         }
         if flag("mlp_bias", false) {
@@ -234,7 +248,7 @@ impl ModelConfig {
             n_heads,
             n_kv_heads: opt_u("num_key_value_heads").unwrap_or(n_heads),
             head_dim: opt_u("head_dim").unwrap_or(hidden_size / n_heads.max(1)),
-            rope_theta: get_f("rope_theta", 10_000.0)?,
+            rope_theta,
             rms_norm_eps: get_f("rms_norm_eps", 1e-6)?,
             max_position: opt_u("max_position_embeddings").unwrap_or(4096),
             sliding_window,

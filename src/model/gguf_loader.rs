@@ -116,10 +116,6 @@ impl GgufSource {
         ))
     }
 
-    pub fn content(&self) -> &gguf_file::Content {
-        &self.content
-    }
-
     pub fn has(&self, role: Role, layer: usize, bias: bool) -> bool {
         self.content
             .tensor_infos
