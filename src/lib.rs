@@ -2,21 +2,23 @@
 //!
 //! Library modules; the `kvlab` binary (src/main.rs) is a thin CLI over them.
 
-pub mod error;
-pub mod store;
+pub mod analysis;
 pub mod dag;
-pub mod stages;
-pub mod tokenizer;
 pub mod data;
+pub mod decode;
+pub mod error;
+pub mod eval;
+pub mod kv;
 pub mod model;
 pub mod model_source;
-pub mod kv;
-pub mod decode;
-pub mod eval;
-pub mod analysis;
 pub mod plot;
+pub mod stages;
+pub mod store;
 pub mod table;
+#[cfg(test)]
+pub mod testutil;
 pub mod threads;
+pub mod tokenizer;
 
 pub use error::{Error, Result};
 

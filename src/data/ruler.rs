@@ -90,27 +90,29 @@ pub fn ruler_sample(task: &str, idx: usize, chunks: &[ChunkRef], len: i64, count
     })
 }
 
-/// A numbered word list in which 10 words occur 30 times each and the rest
-/// about 3 times; the answer is the 10 common words.
+/// A numbered word list in which 10 common words each occur `freq` times
+/// and the other words fewer; `freq` starts at 30 (RULER's setting) and
+/// shrinks until the list fits the budget. The answer is the 10 common words.
 fn common_words(len: usize, count: TokenCounter, rng: &mut impl Rng) -> Result<(Context, String, Vec<String>)> {
     let mut pool: Vec<&str> = WORDS.to_vec();
     pool.shuffle(rng);
     let (common, rare) = pool.split_at(10);
-    let mut words: Vec<&str> = Vec::new();
-    for w in common {
-        words.extend(std::iter::repeat_n(*w, 30));
-    }
-    for w in rare {
-        words.extend(std::iter::repeat_n(*w, 3));
-    }
-    words.shuffle(rng);
-    // Trim rare words from the end until the list fits the budget.
     let render = |ws: &[&str]| ws.iter().enumerate().map(|(i, w)| format!("{}. {w}", i + 1)).collect::<Vec<_>>().join(" ");
-    let mut text = render(&words);
-    while count(&text)? > len && words.len() > 300 {
-        let drop = words.iter().rposition(|w| !common.contains(w)).unwrap_or(words.len() - 1);
-        words.remove(drop);
+    let mut text = String::new();
+    for freq in [30usize, 24, 20, 16, 12, 10, 8, 6, 5, 4] {
+        let rare_freq = (freq / 10).clamp(1, 3);
+        let mut words: Vec<&str> = Vec::new();
+        for w in common {
+            words.extend(std::iter::repeat_n(*w, freq));
+        }
+        for w in rare {
+            words.extend(std::iter::repeat_n(*w, rare_freq));
+        }
+        words.shuffle(rng);
         text = render(&words);
+        if count(&text)? <= len {
+            break;
+        }
     }
     let n = count(&text)?;
     let ctx = Context { segments: vec![text], ids: vec!["plant:words".into()], n_tok: vec![n] };

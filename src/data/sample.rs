@@ -30,7 +30,7 @@ fn list_column(name: &str, rows: impl Iterator<Item = Vec<String>>) -> Column {
 
 pub fn samples_frame(samples: &[Sample]) -> Result<DataFrame> {
     let s = samples;
-    Ok(DataFrame::new(vec![
+    Ok(DataFrame::new_infer_height(vec![
         Column::new("sample_id".into(), s.iter().map(|x| x.sample_id.clone()).collect::<Vec<_>>()),
         Column::new("task".into(), s.iter().map(|x| x.task.clone()).collect::<Vec<_>>()),
         Column::new("context_tokens".into(), s.iter().map(|x| x.context_tokens).collect::<Vec<_>>()),

@@ -1,1 +1,23 @@
-//! (module under construction)
+//! kvlab's own transformer forward on candle ops, with an owned KV cache.
+//! Families: Llama (SmolLM2), Qwen2, Mistral. Loaders: GGUF and HF
+//! safetensors. See `transformer::Model::forward` for the contract.
+
+pub mod attention;
+pub mod block;
+pub mod config;
+pub(crate) mod gguf_loader;
+pub mod linear;
+pub mod mlp;
+pub(crate) mod safetensors_loader;
+pub mod transformer;
+pub mod weights;
+
+#[cfg(test)]
+mod real_tests;
+#[cfg(test)]
+mod tests;
+
+pub use attention::{Observe, Pool};
+pub use config::{Arch, ModelConfig};
+pub use transformer::{ForwardOpts, ForwardOut, Logits, Model};
+pub use weights::{Dtype, LoadOptions};

@@ -118,7 +118,7 @@ fn chunk_frame(tok: &Tokenizer, chunks: &[Chunk]) -> Result<DataFrame> {
         hashes.push(blake3::hash(&bytes).to_hex().to_string());
         id_lists.push(Series::new("".into(), c.ids.clone()));
     }
-    let df = DataFrame::new(vec![
+    let df = DataFrame::new_infer_height(vec![
         Column::new("chunk_id".into(), (0..chunks.len() as i64).collect::<Vec<_>>()),
         Column::new("start_tok".into(), chunks.iter().map(|c| c.start_tok as i64).collect::<Vec<_>>()),
         Column::new("n_tok".into(), chunks.iter().map(|c| c.ids.len() as i64).collect::<Vec<_>>()),

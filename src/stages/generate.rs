@@ -111,7 +111,7 @@ fn run(ctx: &StageCtx) -> Result<()> {
         progress.inc(1);
     }
     let n = out.sample.len();
-    let mut outputs = DataFrame::new(vec![
+    let mut outputs = DataFrame::new_infer_height(vec![
         Column::new("sample".into(), out.sample),
         Column::new("dataset".into(), vec![g.dataset.clone(); n]),
         Column::new("method".into(), vec![method.to_string(); n]),
@@ -126,7 +126,7 @@ fn run(ctx: &StageCtx) -> Result<()> {
     ])?;
     write_parquet(&mut outputs, &ctx.out.join("outputs.parquet"))?;
     let m = steps.sample.len();
-    let mut steps_df = DataFrame::new(vec![
+    let mut steps_df = DataFrame::new_infer_height(vec![
         Column::new("sample".into(), steps.sample),
         Column::new("method".into(), vec![method.to_string(); m]),
         Column::new("step".into(), steps.step),

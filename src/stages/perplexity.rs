@@ -72,7 +72,7 @@ fn run(ctx: &StageCtx) -> Result<()> {
     metrics.extend(["ppl".to_string(), "nll".to_string(), "tokens".to_string()]);
     values.extend([r.ppl, r.ppl.ln(), r.tokens as f64]);
     let rows = samples.len();
-    let mut df = DataFrame::new(vec![
+    let mut df = DataFrame::new_infer_height(vec![
         Column::new("task".into(), vec![format!("perplexity:{}", x.text_name); rows]),
         Column::new("sample".into(), samples),
         Column::new("method".into(), vec![format!("window{}/stride{}", x.window, x.stride); rows]),

@@ -78,7 +78,11 @@ fn ratio_like_ranges_are_checked() {
 #[test]
 fn sha256_mismatch_of_a_local_file() {
     let sb = Sandbox::new("sha-local");
-    let p = local_pipeline("sha", "", "").replacen(crate::sandbox::SMOLLM2_SHA256, &"ab".repeat(32), 1);
+    let p = format!(
+        "[stages.model]\nkind = \"fetch\"\nfile = \"{}\"\nsha256 = \"{}\"\noutput = \"model.gguf\"\n",
+        crate::sandbox::smollm2_gguf().display(),
+        "ab".repeat(32)
+    );
     expect_exit_2(&sb, &p, &["stages.model.sha256", "mismatch"]);
 }
 

@@ -19,6 +19,7 @@ fn sigkill_during_chunk_never_publishes_half_an_object() {
     assert!(out.status.success(), "{}", stderr(&out));
     let full = t0.elapsed();
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut killed = 0;
     for i in 1..=20 {
         // A new chunk size each time, so every run has items left to compute.
         sb.write("p.toml", &pipeline(i));
@@ -26,11 +27,16 @@ fn sigkill_during_chunk_never_publishes_half_an_object() {
         let at = full.mul_f64(rng.random_range(0.05..1.0));
         std::thread::sleep(at.min(Duration::from_secs(30)));
         let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
+        let status = child.wait().unwrap();
+        if std::os::unix::process::ExitStatusExt::signal(&status) == Some(9) {
+            killed += 1;
+        }
         assert_all_objects_complete(&sb);
         let rerun = sb.kvlab(&["run", &p, "--stage", "chunk"]);
         assert!(rerun.status.success(), "rerun {i} failed: {}", stderr(&rerun));
         let verify = sb.kvlab(&["verify"]);
         assert_eq!(verify.status.code(), Some(0), "verify after kill {i}: {}", stdout(&verify));
     }
+    // The kills must land while chunk runs, not after it finished.
+    assert!(killed >= 15, "only {killed} of 20 runs were still running when killed");
 }

@@ -78,7 +78,8 @@ fn env_path(var: &str, what: &str) -> PathBuf {
     let p = std::env::var(var).unwrap_or_else(|_| panic!("{var} is not set: run the tests with `make test`, which fetches {what}"));
     let p = PathBuf::from(p.trim());
     assert!(p.exists(), "{var}={} does not exist", p.display());
-    p
+    // Absolute, not canonical: a venv's python must keep its own path.
+    std::path::absolute(p).unwrap()
 }
 
 pub fn smollm2_gguf() -> PathBuf {

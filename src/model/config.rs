@@ -1,0 +1,274 @@
+//! Model hyper-parameters, read from GGUF metadata or a Hugging Face
+//! `config.json`. One struct serves every supported family; the family only
+//! changes which weights exist (biases) and which metadata keys are read.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::quantized::gguf_file;
+use serde_json::Value as Json;
+
+use crate::error::{input_err, IoContext, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Arch {
+    Llama,
+    Qwen2,
+    Mistral,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ModelConfig {
+    pub arch: Arch,
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub n_layers: usize,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+    pub rope_theta: f64,
+    pub rms_norm_eps: f64,
+    pub max_position: usize,
+    /// Key j is visible to query i only if `q_pos - k_pos < window`.
+    pub sliding_window: Option<usize>,
+    pub tie_embeddings: bool,
+    /// Biases on the q/k/v projections (Qwen2; Llama with `attention_bias`).
+    pub attn_bias: bool,
+    /// Bias on the output projection (Llama with `attention_bias` only).
+    pub attn_out_bias: bool,
+}
+
+impl ModelConfig {
+    /// Query heads per KV head.
+    pub fn n_rep(&self) -> usize {
+        self.n_heads / self.n_kv_heads
+    }
+
+    fn validate(&self, file: &str) -> Result<()> {
+        let bad = |field: &str, msg: String| Err(input_err(file, field, msg));
+        if self.n_heads == 0 || self.n_kv_heads == 0 || self.n_heads % self.n_kv_heads != 0 {
+            return bad(
+                "n_kv_heads",
+                format!(
+                    "{} query heads are not a multiple of {} KV heads",
+                    self.n_heads, self.n_kv_heads
+                ),
+            );
+        }
+        if self.head_dim == 0 || self.head_dim % 2 != 0 {
+            return bad(
+                "head_dim",
+                format!("head_dim {} must be even", self.head_dim),
+            );
+        }
+        for (name, v) in [
+            ("vocab_size", self.vocab_size),
+            ("hidden_size", self.hidden_size),
+            ("intermediate_size", self.intermediate_size),
+            ("n_layers", self.n_layers),
+        ] {
+            if v == 0 {
+                return bad(name, "must be positive".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads `general.architecture` and the `<arch>.*` keys. `vocab_size` and
+    /// `tie_embeddings` come from the tensor table (token_embd / output).
+    pub fn from_gguf(content: &gguf_file::Content, file: &str) -> Result<Self> {
+        let md = &content.metadata;
+        let arch_s = md
+            .get("general.architecture")
+            .and_then(|v| v.to_string().ok())
+            .ok_or_else(|| input_err(file, "general.architecture", "missing"))?;
+        let arch = match arch_s.as_str() {
+            "llama" => Arch::Llama,
+            "qwen2" => Arch::Qwen2,
+            other => {
+                return Err(input_err(
+                    file,
+                    "general.architecture",
+                    format!("unsupported architecture {other:?} (supported: llama, qwen2)"),
+                ))
+            }
+        };
+        let key = |k: &str| format!("{arch_s}.{k}");
+        let get_u = |k: &str| -> Result<usize> {
+            let name = key(k);
+            let v = md
+                .get(&name)
+                .ok_or_else(|| input_err(file, &name, "missing"))?;
+            v.to_u64()
+                .map(|x| x as usize)
+                .or_else(|_| v.to_u32().map(|x| x as usize))
+                .or_else(|_| v.to_i32().map(|x| x as usize))
+                .map_err(|e| input_err(file, &name, e))
+        };
+        let get_f = |k: &str, default: Option<f64>| -> Result<f64> {
+            let name = key(k);
+            match md.get(&name) {
+                // Shortest decimal of the f32 (1e-5, not 9.99999974e-6), as in HF configs.
+                Some(v) => v
+                    .to_f32()
+                    .map(|x| format!("{x}").parse::<f64>().unwrap_or(x as f64))
+                    .or_else(|_| v.to_f64())
+                    .map_err(|e| input_err(file, &name, e)),
+                None => default.ok_or_else(|| input_err(file, &name, "missing")),
+            }
+        };
+        let hidden_size = get_u("embedding_length")?;
+        let n_heads = get_u("attention.head_count")?;
+        let n_kv_heads = get_u("attention.head_count_kv").unwrap_or(n_heads);
+        let head_dim = get_u("attention.key_length").unwrap_or(hidden_size / n_heads.max(1));
+        let embd = content
+            .tensor_infos
+            .get("token_embd.weight")
+            .ok_or_else(|| input_err(file, "token_embd.weight", "missing tensor"))?;
+        let vocab_size = match embd.shape.dims() {
+            [v, _] => *v,
+            d => {
+                return Err(input_err(
+                    file,
+                    "token_embd.weight",
+                    format!("expected a 2-D tensor, found shape {d:?}"),
+                ))
+            }
+        };
+        let cfg = ModelConfig {
+            arch,
+            vocab_size,
+            hidden_size,
+            intermediate_size: get_u("feed_forward_length")?,
+            n_layers: get_u("block_count")?,
+            n_heads,
+            n_kv_heads,
+            head_dim,
+            rope_theta: get_f("rope.freq_base", Some(10_000.0))?,
+            rms_norm_eps: get_f("attention.layer_norm_rms_epsilon", None)?,
+            max_position: get_u("context_length").unwrap_or(4096),
+            sliding_window: None,
+            tie_embeddings: !content.tensor_infos.contains_key("output.weight"),
+            attn_bias: content.tensor_infos.contains_key("blk.0.attn_q.bias"),
+            attn_out_bias: content.tensor_infos.contains_key("blk.0.attn_output.bias"),
+        };
+        cfg.validate(file)?;
+        Ok(cfg)
+    }
+
+    pub fn from_hf_json(path: &Path) -> Result<Self> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).ctx(&file)?;
+        let j: Json = serde_json::from_str(&text).map_err(|e| input_err(&file, "json", e))?;
+        Self::from_hf_value(&j, &file)
+    }
+
+    pub fn from_hf_value(j: &Json, file: &str) -> Result<Self> {
+        let mt = j
+            .get("model_type")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| input_err(file, "model_type", "missing"))?;
+        let arch = match mt {
+            "llama" => Arch::Llama,
+            "qwen2" => Arch::Qwen2,
+            "mistral" => Arch::Mistral,
+            other => {
+                return Err(input_err(
+                    file,
+                    "model_type",
+                    format!("unsupported model_type {other:?} (supported: llama, qwen2, mistral)"),
+                ))
+            }
+        };
+        let obj: HashMap<String, Json> = j
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        let get_u = |k: &str| -> Result<usize> {
+            obj.get(k)
+                .and_then(|v| v.as_u64())
+                .map(|x| x as usize)
+                .ok_or_else(|| input_err(file, k, "missing or not a non-negative integer"))
+        };
+        let opt_u = |k: &str| obj.get(k).and_then(|v| v.as_u64()).map(|x| x as usize);
+        let get_f = |k: &str, d: f64| -> Result<f64> {
+            match obj.get(k) {
+                None | Some(Json::Null) => Ok(d),
+                Some(v) => v.as_f64().ok_or_else(|| input_err(file, k, "not a number")),
+            }
+        };
+        let flag = |k: &str, d: bool| obj.get(k).and_then(|v| v.as_bool()).unwrap_or(d);
+        if let Some(rs) = obj.get("rope_scaling") {
+            if !rs.is_null() {
+                return Err(input_err(
+                    file,
+                    "rope_scaling",
+                    "rope scaling is not supported",
+                ));
+            }
+        }
+        if flag("mlp_bias", false) {
+            return Err(input_err(file, "mlp_bias", "MLP biases are not supported"));
+        }
+        let hidden_size = get_u("hidden_size")?;
+        let n_heads = get_u("num_attention_heads")?;
+        let sliding_window = match arch {
+            Arch::Mistral => opt_u("sliding_window"),
+            Arch::Qwen2 if flag("use_sliding_window", false) => {
+                return Err(input_err(
+                    file,
+                    "use_sliding_window",
+                    "Qwen2 per-layer sliding windows are not supported",
+                ))
+            }
+            _ => None,
+        };
+        let llama_bias = arch == Arch::Llama && flag("attention_bias", false);
+        let cfg = ModelConfig {
+            arch,
+            vocab_size: get_u("vocab_size")?,
+            hidden_size,
+            intermediate_size: get_u("intermediate_size")?,
+            n_layers: get_u("num_hidden_layers")?,
+            n_heads,
+            n_kv_heads: opt_u("num_key_value_heads").unwrap_or(n_heads),
+            head_dim: opt_u("head_dim").unwrap_or(hidden_size / n_heads.max(1)),
+            rope_theta: get_f("rope_theta", 10_000.0)?,
+            rms_norm_eps: get_f("rms_norm_eps", 1e-6)?,
+            max_position: opt_u("max_position_embeddings").unwrap_or(4096),
+            sliding_window,
+            tie_embeddings: flag("tie_word_embeddings", false),
+            attn_bias: arch == Arch::Qwen2 || llama_bias,
+            attn_out_bias: llama_bias,
+        };
+        cfg.validate(file)?;
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hf_config_parses_and_rejects_unknown_arch() {
+        let j: Json = serde_json::json!({
+            "model_type": "mistral", "vocab_size": 100, "hidden_size": 64,
+            "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+            "num_key_value_heads": 2, "rope_theta": 10000.0, "rms_norm_eps": 1e-5,
+            "max_position_embeddings": 256, "sliding_window": 8, "tie_word_embeddings": false
+        });
+        let c = ModelConfig::from_hf_value(&j, "config.json").unwrap();
+        assert_eq!(c.arch, Arch::Mistral);
+        assert_eq!(c.head_dim, 16);
+        assert_eq!(c.n_rep(), 2);
+        assert_eq!(c.sliding_window, Some(8));
+        assert!(!c.attn_bias);
+
+        let bad = serde_json::json!({"model_type": "gpt2"});
+        let e = ModelConfig::from_hf_value(&bad, "config.json").unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("model_type"), "{e}");
+    }
+}

@@ -1,0 +1,188 @@
+//! Projections and the token embedding. A `Linear` is either a dense weight
+//! `[out, in]` (f32/f16/bf16) or a quantized one (candle `QMatMul`, GGUF
+//! blocks); both map `[T, in] -> [T, out]`. Projections that read the same
+//! input (q/k/v, gate/up) are fused into one matmul when their formats agree:
+//! one pass over the activations and one pool dispatch instead of three.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
+use candle_core::{DType, Module, Tensor};
+
+use crate::error::Result;
+
+#[derive(Debug, Clone)]
+pub enum Weight {
+    Dense(Tensor),
+    Quant(Arc<QTensor>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Linear {
+    weight: Weight,
+    /// Cached `QMatMul` wrapper for the quantized case.
+    qmm: Option<QMatMul>,
+    bias: Option<Tensor>,
+    out_dim: usize,
+}
+
+impl Linear {
+    pub fn new(weight: Weight, bias: Option<Tensor>) -> Result<Self> {
+        let (out_dim, qmm) = match &weight {
+            Weight::Dense(w) => (w.dims2()?.0, None),
+            Weight::Quant(q) => (q.shape().dims2()?.0, Some(QMatMul::from_arc(q.clone())?)),
+        };
+        Ok(Linear {
+            weight,
+            qmm,
+            bias,
+            out_dim,
+        })
+    }
+
+    pub fn out_dim(&self) -> usize {
+        self.out_dim
+    }
+
+    pub fn weight(&self) -> &Weight {
+        &self.weight
+    }
+
+    pub fn is_quantized(&self) -> bool {
+        matches!(self.weight, Weight::Quant(_))
+    }
+
+    /// `x` `[T, in]` -> `[T, out]`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = match (&self.weight, &self.qmm) {
+            (Weight::Quant(_), Some(q)) => q.forward(&x.contiguous()?)?,
+            (Weight::Dense(w), _) => x.matmul(&w.t()?)?,
+            (Weight::Quant(_), None) => unreachable!("quantized linear without QMatMul"),
+        };
+        match &self.bias {
+            Some(b) => Ok(y.broadcast_add(b)?),
+            None => Ok(y),
+        }
+    }
+}
+
+/// Concatenates the rows of same-format weights; `None` when they differ.
+fn concat_rows(parts: &[&Linear]) -> Result<Option<Linear>> {
+    let bias = if parts.iter().all(|p| p.bias.is_some()) {
+        let bs: Vec<Tensor> = parts.iter().filter_map(|p| p.bias.clone()).collect();
+        Some(Tensor::cat(&bs, 0)?)
+    } else if parts.iter().any(|p| p.bias.is_some()) {
+        return Ok(None);
+    } else {
+        None
+    };
+    let weight = match parts[0].weight() {
+        Weight::Dense(w0) => {
+            let mut ws = Vec::new();
+            for p in parts {
+                match p.weight() {
+                    Weight::Dense(w) if w.dtype() == w0.dtype() => ws.push(w.clone()),
+                    _ => return Ok(None),
+                }
+            }
+            Weight::Dense(Tensor::cat(&ws, 0)?)
+        }
+        Weight::Quant(q0) => {
+            let dt = q0.dtype();
+            let k = q0.shape().dims2()?.1;
+            let mut bytes = Vec::new();
+            let mut rows = 0;
+            for p in parts {
+                match p.weight() {
+                    Weight::Quant(q) if q.dtype() == dt && q.shape().dims2()?.1 == k => {
+                        bytes.extend_from_slice(&q.data()?);
+                        rows += q.shape().dims2()?.0;
+                    }
+                    _ => return Ok(None),
+                }
+            }
+            let dev = q0.device();
+            let st = QStorage::from_data(Cow::Owned(bytes), &dev, dt)?;
+            Weight::Quant(Arc::new(QTensor::new(st, (rows, k))?))
+        }
+    };
+    Ok(Some(Linear::new(weight, bias)?))
+}
+
+/// Several projections of one input, run as one matmul when possible.
+#[derive(Debug, Clone)]
+pub struct FusedLinear {
+    parts: Vec<Linear>,
+    /// Output widths of the logical projections, in order.
+    widths: Vec<usize>,
+}
+
+impl FusedLinear {
+    pub fn new(parts: Vec<Linear>) -> Result<Self> {
+        let widths = parts.iter().map(|p| p.out_dim()).collect();
+        let refs: Vec<&Linear> = parts.iter().collect();
+        let parts = match concat_rows(&refs)? {
+            Some(f) => vec![f],
+            None => parts,
+        };
+        Ok(FusedLinear { parts, widths })
+    }
+
+    pub fn is_fused(&self) -> bool {
+        self.parts.len() == 1 && self.widths.len() > 1
+    }
+
+    /// One output `[T, width_i]` per logical projection.
+    pub fn forward(&self, x: &Tensor) -> Result<Vec<Tensor>> {
+        if self.parts.len() == self.widths.len() {
+            return self.parts.iter().map(|p| p.forward(x)).collect();
+        }
+        let y = self.parts[0].forward(x)?;
+        let mut out = Vec::with_capacity(self.widths.len());
+        let mut at = 0;
+        for &w in &self.widths {
+            out.push(y.narrow(1, at, w)?);
+            at += w;
+        }
+        Ok(out)
+    }
+}
+
+/// Token embedding table `[vocab, hidden]`; the quantized form dequantizes
+/// only the looked-up rows.
+#[derive(Debug, Clone)]
+pub enum Embedding {
+    Dense(Tensor),
+    Quant(Arc<QTensor>),
+}
+
+impl Embedding {
+    /// `[T, hidden]` in `dtype`.
+    pub fn forward(&self, ids: &Tensor, dtype: DType) -> Result<Tensor> {
+        let x = match self {
+            Embedding::Dense(w) => w.index_select(ids, 0)?,
+            Embedding::Quant(q) => q.embedding(ids)?,
+        };
+        Ok(x.to_dtype(dtype)?)
+    }
+
+    /// The same table as an output projection (tied embeddings).
+    pub fn as_linear(&self) -> Result<Linear> {
+        match self {
+            Embedding::Dense(w) => Linear::new(Weight::Dense(w.clone()), None),
+            Embedding::Quant(q) => Linear::new(Weight::Quant(q.clone()), None),
+        }
+    }
+}
+
+/// Formats whose CPU dot product in candle 0.11.1 is a scalar loop.
+pub fn is_slow_quant(dt: GgmlDType) -> bool {
+    matches!(dt, GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1)
+}
+
+/// Re-quantizes to Q8_0 (rows must be a multiple of 32 wide).
+pub fn requant_q8(q: &QTensor) -> Result<QTensor> {
+    let t = q.dequantize(&q.device())?;
+    Ok(QTensor::quantize(&t, GgmlDType::Q8_0)?)
+}

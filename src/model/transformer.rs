@@ -1,0 +1,201 @@
+//! The decoder-only model: embedding, blocks, final norm, LM head; and the
+//! forward contract shared by every caller (generation, perplexity,
+//! speculative decoding, presses, RAG fusion, analysis).
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+
+use super::attention::Observe;
+use super::block::{Block, RmsNorm};
+use super::config::ModelConfig;
+use super::gguf_loader::GgufSource;
+use super::linear::{Embedding, Linear};
+use super::safetensors_loader::StSource;
+use super::weights::{LoadOptions, Role, Source, Weights};
+use crate::error::{other, Result};
+use crate::kv::{KvCache, Rope};
+
+/// Which logits `forward` returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Logits {
+    /// `[1, vocab]` for the last token.
+    #[default]
+    Last,
+    /// `[T, vocab]`.
+    All,
+    None,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ForwardOpts {
+    pub logits: Logits,
+    /// Early exit: run the first N layers, then the final norm and LM head.
+    /// Deeper layers' caches are not touched.
+    pub n_layers: Option<usize>,
+    /// Return attention probabilities of these queries, per layer run.
+    pub observe: Option<Observe>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ForwardOut {
+    /// f32 `[T or 1, vocab]`, per `ForwardOpts::logits`.
+    pub logits: Option<Tensor>,
+    /// Per layer run: `[n_heads, n_keys]` (pooled) or `[n_heads, n_q, n_keys]`.
+    pub attention: Vec<Tensor>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Model {
+    cfg: ModelConfig,
+    embed: Embedding,
+    blocks: Vec<Block>,
+    norm: RmsNorm,
+    lm_head: Linear,
+    rope: Rope,
+    dtype: DType,
+    device: Device,
+}
+
+impl Model {
+    fn build(src: Source, cfg: ModelConfig, opts: &LoadOptions) -> Result<Self> {
+        let w = Weights {
+            src: &src,
+            cfg: &cfg,
+            opts,
+        };
+        let embed = w.embedding()?;
+        let blocks = (0..cfg.n_layers)
+            .map(|l| Block::load(&w, l))
+            .collect::<Result<Vec<_>>>()?;
+        let norm = RmsNorm::load(&w, Role::OutNorm, 0)?;
+        let lm_head = w.lm_head(&embed)?;
+        Ok(Model {
+            rope: Rope::new(cfg.head_dim, cfg.rope_theta),
+            embed,
+            blocks,
+            norm,
+            lm_head,
+            dtype: opts.dtype.dtype(),
+            device: opts.device.clone(),
+            cfg,
+        })
+    }
+
+    /// Loads a GGUF file (llama or qwen2 architecture).
+    pub fn load_gguf(path: &Path, opts: &LoadOptions) -> Result<Self> {
+        crate::threads::init();
+        let (src, cfg) = GgufSource::open(path)?;
+        Self::build(Source::Gguf(src), cfg, opts)
+    }
+
+    /// Loads a Hugging Face directory (`config.json` + safetensors).
+    pub fn load_hf_dir(dir: &Path, opts: &LoadOptions) -> Result<Self> {
+        crate::threads::init();
+        let (src, cfg) = StSource::open(dir)?;
+        Self::build(Source::St(src), cfg, opts)
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Activation and KV-cache dtype.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    pub fn rope(&self) -> &Rope {
+        &self.rope
+    }
+
+    /// An empty cache shaped for this model.
+    pub fn new_cache(&self) -> KvCache {
+        KvCache::new(
+            self.cfg.n_layers,
+            self.cfg.n_kv_heads,
+            self.cfg.head_dim,
+            self.dtype,
+            &self.device,
+            self.rope.clone(),
+        )
+    }
+
+    /// Runs `ids` at `positions` (same length), appending their K/V to
+    /// `cache` before attending to everything the cache holds.
+    pub fn forward(
+        &self,
+        ids: &[u32],
+        positions: &[i64],
+        cache: &mut KvCache,
+        opts: &ForwardOpts,
+    ) -> Result<ForwardOut> {
+        let t = ids.len();
+        if t == 0 || positions.len() != t {
+            return Err(other(format!(
+                "forward: {t} ids with {} positions",
+                positions.len()
+            )));
+        }
+        if let Some(&bad) = ids.iter().find(|&&i| i as usize >= self.cfg.vocab_size) {
+            return Err(other(format!(
+                "forward: token id {bad} >= vocab {}",
+                self.cfg.vocab_size
+            )));
+        }
+        if cache.n_layers() != self.cfg.n_layers
+            || cache.kv_heads() != self.cfg.n_kv_heads
+            || cache.head_dim() != self.cfg.head_dim
+        {
+            return Err(other("forward: cache was not made for this model"));
+        }
+        let n_run = opts.n_layers.unwrap_or(self.cfg.n_layers);
+        if n_run == 0 || n_run > self.cfg.n_layers {
+            return Err(other(format!(
+                "forward: n_layers {n_run} out of 1..={}",
+                self.cfg.n_layers
+            )));
+        }
+        if let Some(o) = &opts.observe {
+            if o.queries.start >= o.queries.end || o.queries.end > t {
+                return Err(other(format!(
+                    "forward: observe queries {:?} outside 0..{t}",
+                    o.queries
+                )));
+            }
+        }
+
+        let ids_t = Tensor::from_vec(ids.to_vec(), t, &self.device)?;
+        let mut x = self.embed.forward(&ids_t, self.dtype)?;
+        let cos_sin = self.rope.cos_sin(positions, self.dtype, &self.device)?;
+        let mut attention = Vec::new();
+        for (l, block) in self.blocks.iter().take(n_run).enumerate() {
+            let (y, obs) = block.forward(
+                &x,
+                positions,
+                &self.rope,
+                &cos_sin,
+                cache,
+                l,
+                opts.observe.as_ref(),
+            )?;
+            x = y;
+            attention.extend(obs);
+        }
+        let logits = match opts.logits {
+            Logits::None => None,
+            Logits::Last => Some(self.head(&x.narrow(0, t - 1, 1)?)?),
+            Logits::All => Some(self.head(&x)?),
+        };
+        Ok(ForwardOut { logits, attention })
+    }
+
+    fn head(&self, x: &Tensor) -> Result<Tensor> {
+        let h = self.norm.forward(x)?;
+        Ok(self.lm_head.forward(&h)?.to_dtype(DType::F32)?)
+    }
+}
