@@ -21,6 +21,9 @@ pub fn series(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
+/// Grid lines: visible but quieter than the data.
+pub const GRID: RGBColor = RGBColor(0xe0, 0xe0, 0xe0);
+
 /// Anchor points of the viridis scale at t = 0, 1/4, 1/2, 3/4, 1.
 const VIRIDIS: [(f64, f64, f64); 5] = [
     (68.0, 1.0, 84.0),

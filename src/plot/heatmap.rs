@@ -115,7 +115,8 @@ struct Heat<'a> {
 
 impl Draw for Heat<'_> {
     fn draw<DB: DrawingBackend>(&self, fig: &Figure, root: &DrawingArea<DB, Shift>) -> Result<()> {
-        let body = root.titled(&fig.title, fig.title_font()).map_err(perr)?;
+        let body = root.margin(fig.px(10), 0, 0, 0);
+        let body = body.titled(&fig.title, fig.title_font()).map_err(perr)?;
         let bar_w = fig.px(150).min(body.dim_in_pixel().0 / 3);
         let (main, bar) = body.split_horizontally(body.dim_in_pixel().0 - bar_w);
         let (rows, cols) = (self.grid.rows as f64, self.grid.cols as f64);
@@ -207,7 +208,8 @@ mod tests {
         let g = Grid::new(2, 1, vec![f64::NAN, f64::NAN]).unwrap();
         assert!(g.pooled(1, 1).values()[0].is_nan());
         // small grids are unchanged
-        assert_eq!(g.pooled(10, 10), g);
+        let small = Grid::new(2, 2, vec![1.0, 2.0, 3.0, 4.0]).unwrap();
+        assert_eq!(small.pooled(10, 10), small);
     }
 
     #[test]

@@ -106,7 +106,8 @@ impl Draw for Hist<'_> {
         let totals: Vec<u64> = (0..nbins)
             .map(|b| self.counts.iter().map(|c| c[b]).sum())
             .collect();
-        let ymax = totals.iter().copied().max().unwrap_or(0).max(1) as f64 * 1.12;
+        let top = totals.iter().copied().max().unwrap_or(0).max(1);
+        let ymax = top as f64 * 1.12;
         let (x0, x1) = (self.edges[0], self.edges[nbins]);
 
         let mut chart = ChartBuilder::on(root)
@@ -119,7 +120,10 @@ impl Draw for Hist<'_> {
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .light_line_style(RGBColor(236, 236, 236))
+            // counts are whole: at most top+1 labels keeps the steps integral
+            .y_labels((top as usize + 1).min(10))
+            .max_light_lines(0)
+            .bold_line_style(colors::GRID)
             .x_desc(fig.x_label.as_str())
             .y_desc(fig.y_label.as_str())
             .axis_desc_style(fig.desc_font())

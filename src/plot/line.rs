@@ -65,7 +65,8 @@ impl Draw for Lines<'_> {
             .map_err(perr)?;
         chart
             .configure_mesh()
-            .light_line_style(RGBColor(236, 236, 236))
+            .max_light_lines(0)
+            .bold_line_style(colors::GRID)
             .x_desc(fig.x_label.as_str())
             .y_desc(fig.y_label.as_str())
             .axis_desc_style(fig.desc_font())

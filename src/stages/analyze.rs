@@ -152,7 +152,7 @@ mod tests {
     }
 
     #[test]
-    fn wrong_tables_are_input_errors() {
+    fn analysis_stage_rejects_wrong_tables() {
         let dir = tempdir("analyze-bad");
         let out = dir.join("out");
         std::fs::create_dir_all(&out).unwrap();
@@ -170,7 +170,7 @@ mod tests {
     }
 
     #[test]
-    fn params_are_checked() {
+    fn analysis_stage_params_are_checked() {
         let defaults = crate::stages::defaults(&KIND).unwrap();
         let mut p = Params {
             table: defaults,

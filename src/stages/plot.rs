@@ -282,7 +282,7 @@ mod tests {
     }
 
     #[test]
-    fn params_are_checked() {
+    fn plot_params_are_checked() {
         let defaults = crate::stages::defaults(&KIND).unwrap();
         let p = Params {
             table: defaults,
