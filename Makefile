@@ -22,6 +22,7 @@ models: build
 	$(KVLAB) --store $(STORE) fetch smollm2-135m > target/smollm2.path
 	$(KVLAB) --store $(STORE) fetch paul-graham-essays > target/essays.path
 	$(KVLAB) --store $(STORE) fetch alice29 > target/alice29.path
+	$(KVLAB) --store $(STORE) fetch mt-bench > target/mtbench.path
 
 $(PYENV)/ok:
 	python3 -m venv $(PYENV)
@@ -34,6 +35,7 @@ test: build models test-python
 	KVLAB_SMOLLM2_GGUF=$$(cat target/smollm2.path) \
 	KVLAB_ESSAYS_DIR=$$(cat target/essays.path) \
 	KVLAB_ALICE_TXT=$$(cat target/alice29.path) \
+	KVLAB_MTBENCH=$$(cat target/mtbench.path) \
 	KVLAB_TEST_PYTHON=$(CURDIR)/$(PYENV)/bin/python \
 	$(CARGO) test --release --locked
 

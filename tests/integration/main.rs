@@ -2,5 +2,6 @@
 
 mod bad_input;
 mod crash_safety;
+mod engine_cli;
 mod pipeline_cache;
 mod sandbox;
