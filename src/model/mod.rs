@@ -8,6 +8,8 @@ pub mod config;
 pub(crate) mod gguf_loader;
 pub mod linear;
 pub mod mlp;
+pub mod qkernel;
+pub mod qmatmul;
 pub(crate) mod safetensors_loader;
 pub mod transformer;
 pub mod weights;
