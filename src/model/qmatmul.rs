@@ -33,8 +33,12 @@ unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
 
 impl FastQ {
-    /// `None` when the format, shape or device has no kernel here.
+    /// `None` when the format, shape or device has no kernel here (or the
+    /// env var `KVLAB_CANDLE_QMATMUL` is set: candle's kernels, for A/B checks).
     pub fn new(q: &QTensor) -> Result<Option<Self>> {
+        if std::env::var_os("KVLAB_CANDLE_QMATMUL").is_some() {
+            return Ok(None);
+        }
         let fmt = match q.dtype() {
             GgmlDType::Q4_1 => WFormat::Q4_1,
             GgmlDType::Q8_0 => WFormat::Q8_0,

@@ -300,3 +300,30 @@ fn smollm2_first_logits_match_transformers() {
     );
     assert!(d <= 1e-3, "{d}");
 }
+
+/// Quantized-path accuracy against the f32 path: RMS and max logit error over
+/// a 200-token prompt (prints; run with `--ignored --nocapture`).
+#[test]
+#[ignore]
+fn quantized_logit_error() {
+    let ids = lcg_ids(200, 7, 100, 40000);
+    let pos: Vec<i64> = (0..ids.len() as i64).collect();
+    let run = |m: &Model| {
+        m.forward(&ids, &pos, &mut m.new_cache(), &opts(Logits::All))
+            .unwrap()
+            .logits
+            .unwrap()
+    };
+    let (a, b) = (run(smollm2(false)), run(smollm2(true)));
+    let d = (&a - &b).unwrap();
+    let rms = d.sqr().unwrap().mean_all().unwrap().sqrt().unwrap();
+    let top_a = a.argmax(1).unwrap().to_vec1::<u32>().unwrap();
+    let top_b = b.argmax(1).unwrap().to_vec1::<u32>().unwrap();
+    let agree = top_a.iter().zip(&top_b).filter(|(x, y)| x == y).count();
+    println!(
+        "quantized vs f32 logits: rms {:.4}, max {:.3}, argmax agrees {agree}/{}",
+        rms.to_scalar::<f32>().unwrap(),
+        max_diff(&a, &b),
+        ids.len()
+    );
+}
