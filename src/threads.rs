@@ -16,6 +16,8 @@
 //! - `run` moves a whole forward pass onto a pool thread, so each parallel op
 //!   is a cheap fork-join inside the pool instead of a cross-thread hand-off
 //!   with the caller asleep;
+//! - `RAYON_NUM_THREADS` is set to that count when unset (candle otherwise
+//!   parses /proc/cpuinfo on every matmul to find it);
 //! - kvlab never builds another pool.
 //!
 //! `init` is idempotent and is called by the model loaders, so the binary is
@@ -44,6 +46,11 @@ pub fn init() {
         {
             // Read when candle creates its pool (first quantized/element-wise op).
             std::env::set_var("CANDLE_NUM_THREADS", "1");
+        }
+        // candle's matmul asks for the thread count on every call and, unless
+        // this is set, re-reads /proc/cpuinfo each time (~2% of decode).
+        if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+            std::env::set_var("RAYON_NUM_THREADS", n_threads().to_string());
         }
         // Fails only if a global pool exists already; then that one is used.
         let _ = rayon::ThreadPoolBuilder::new()

@@ -5,6 +5,7 @@
 pub mod attention;
 pub mod block;
 pub mod config;
+pub mod decode_attn;
 pub(crate) mod gguf_loader;
 pub mod linear;
 pub mod mlp;
