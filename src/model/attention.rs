@@ -11,8 +11,9 @@
 
 use std::ops::Range;
 
-use candle_core::{DType, Tensor};
+use candle_core::{CpuStorage, DType, Layout, Storage, Tensor};
 
+use super::decode_attn::decode_attention;
 use super::linear::{FusedLinear, Linear};
 use super::weights::{Role, Weights};
 use crate::error::Result;
@@ -85,6 +86,44 @@ fn build_mask(
     Ok(Some(Tensor::from_vec(m, (heads.len(), 1, t, l), dev)?))
 }
 
+/// One query over all of `keys`/`vals` `[kv, L, hd]` with `decode_attn`;
+/// None when the tensors are not f32 on CPU with unit-stride rows.
+fn fused_decode(
+    q: &Tensor,
+    keys: &Tensor,
+    vals: &Tensor,
+    nh: usize,
+    scale: f32,
+) -> Result<Option<Tensor>> {
+    let (nkv, l, hd) = keys.dims3()?;
+    let q = q.to_dtype(DType::F32)?.flatten_all()?;
+    let ((ks, kl), (vs, vl)) = (keys.storage_and_layout(), vals.storage_and_layout());
+    let rows_ok = |lay: &Layout| lay.stride()[1] == hd && lay.stride()[2] == 1;
+    if !rows_ok(kl) || !rows_ok(vl) {
+        return Ok(None);
+    }
+    let (Storage::Cpu(CpuStorage::F32(kd)), Storage::Cpu(CpuStorage::F32(vd))) = (&*ks, &*vs)
+    else {
+        return Ok(None);
+    };
+    let head = |lay: &Layout, h: usize| -> std::ops::Range<usize> {
+        let at = lay.start_offset() + h * lay.stride()[0];
+        at..at + l * hd
+    };
+    let (kd, vd): (&[f32], &[f32]) = (kd, vd);
+    let qv: Vec<f32> = q.to_vec1::<f32>()?.into_iter().map(|x| x * scale).collect();
+    let out = decode_attention(
+        &qv,
+        nh,
+        nkv,
+        hd,
+        l,
+        |h| &kd[head(kl, h)],
+        |h| &vd[head(vl, h)],
+    );
+    Ok(Some(Tensor::from_vec(out, (1, nh * hd), q.device())?))
+}
+
 fn pool(p: &Tensor, how: Pool) -> Result<Tensor> {
     Ok(match how {
         Pool::Sum => p.sum(1)?,
@@ -141,10 +180,16 @@ impl Attention {
         let vals = cache.v_view(layer)?;
         let l = keys.dim(1)?;
         let scale = 1.0 / (hd as f64).sqrt();
+        let mask = build_mask(positions, cache, layer, self.window, x.device())?;
+        if t == 1 && observe.is_none() && mask.is_none() {
+            if let Some(out) = fused_decode(&q, &keys, &vals, nh, scale as f32)? {
+                return Ok((self.o.forward(&out)?, None));
+            }
+        }
         // Scaling Q (T rows) is cheaper than scaling the scores (T x L).
         let qg = (q.reshape((nkv, n_rep * t, hd))? * scale)?;
         let mut scores = qg.matmul(&keys.t()?)?.to_dtype(DType::F32)?;
-        if let Some(mask) = build_mask(positions, cache, layer, self.window, x.device())? {
+        if let Some(mask) = mask {
             scores = scores
                 .reshape((nkv, n_rep, t, l))?
                 .broadcast_add(&mask)?

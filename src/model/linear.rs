@@ -10,6 +10,7 @@ use std::sync::Arc;
 use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
 use candle_core::{DType, Module, Tensor};
 
+use super::qmatmul::FastQ;
 use crate::error::Result;
 
 #[derive(Debug, Clone)]
@@ -21,7 +22,9 @@ pub enum Weight {
 #[derive(Debug, Clone)]
 pub struct Linear {
     weight: Weight,
-    /// Cached `QMatMul` wrapper for the quantized case.
+    /// Own kernel for Q4_1/Q8_0 on CPU (see `qmatmul`).
+    fast: Option<Arc<FastQ>>,
+    /// candle's `QMatMul` for the other quantized formats.
     qmm: Option<QMatMul>,
     bias: Option<Tensor>,
     out_dim: usize,
@@ -29,12 +32,20 @@ pub struct Linear {
 
 impl Linear {
     pub fn new(weight: Weight, bias: Option<Tensor>) -> Result<Self> {
-        let (out_dim, qmm) = match &weight {
-            Weight::Dense(w) => (w.dims2()?.0, None),
-            Weight::Quant(q) => (q.shape().dims2()?.0, Some(QMatMul::from_arc(q.clone())?)),
+        let (out_dim, fast, qmm) = match &weight {
+            Weight::Dense(w) => (w.dims2()?.0, None, None),
+            Weight::Quant(q) => match FastQ::new(q)? {
+                Some(f) => (q.shape().dims2()?.0, Some(Arc::new(f)), None),
+                None => (
+                    q.shape().dims2()?.0,
+                    None,
+                    Some(QMatMul::from_arc(q.clone())?),
+                ),
+            },
         };
         Ok(Linear {
             weight,
+            fast,
             qmm,
             bias,
             out_dim,
@@ -55,10 +66,11 @@ impl Linear {
 
     /// `x` `[T, in]` -> `[T, out]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = match (&self.weight, &self.qmm) {
-            (Weight::Quant(_), Some(q)) => q.forward(&x.contiguous()?)?,
-            (Weight::Dense(w), _) => x.matmul(&w.t()?)?,
-            (Weight::Quant(_), None) => unreachable!("quantized linear without QMatMul"),
+        let y = match (&self.weight, &self.fast, &self.qmm) {
+            (Weight::Quant(_), Some(f), _) => f.forward(x)?.to_dtype(x.dtype())?,
+            (Weight::Quant(_), None, Some(q)) => q.forward(&x.contiguous()?)?,
+            (Weight::Dense(w), _, _) => x.matmul(&w.t()?)?,
+            (Weight::Quant(_), None, None) => unreachable!("quantized linear without kernel"),
         };
         match &self.bias {
             Some(b) => Ok(y.broadcast_add(b)?),
@@ -176,9 +188,10 @@ impl Embedding {
     }
 }
 
-/// Formats whose CPU dot product in candle 0.11.1 is a scalar loop.
+/// Formats without a SIMD dot product on CPU: candle 0.11.1's is a scalar
+/// loop and kvlab has no kernel of its own (Q4_1 has one: `qkernel`).
 pub fn is_slow_quant(dt: GgmlDType) -> bool {
-    matches!(dt, GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1)
+    matches!(dt, GgmlDType::Q5_0 | GgmlDType::Q5_1)
 }
 
 /// Re-quantizes to Q8_0 (rows must be a multiple of 32 wide).

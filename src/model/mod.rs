@@ -5,9 +5,12 @@
 pub mod attention;
 pub mod block;
 pub mod config;
+pub mod decode_attn;
 pub(crate) mod gguf_loader;
 pub mod linear;
 pub mod mlp;
+pub mod qkernel;
+pub mod qmatmul;
 pub(crate) mod safetensors_loader;
 pub mod transformer;
 pub mod weights;

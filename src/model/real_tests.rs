@@ -222,6 +222,16 @@ fn truncated_gguf_is_an_input_error() {
     }
 }
 
+/// User + system CPU time of this process (Linux; 0 elsewhere): with the
+/// wall time it shows how much of the machine the run actually got.
+fn cpu_seconds() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // fields after the ")" that ends the command name; utime, stime are 14, 15
+    let f: Vec<&str> = s.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (tick(11) + tick(12)) / 100.0
+}
+
 /// `KVLAB_BENCH=f32|q8|q41 cargo test --release --lib bench_smollm2 -- --ignored --nocapture`
 #[test]
 #[ignore]
@@ -245,14 +255,14 @@ fn bench_smollm2() {
     let prompt = lcg_ids(n_prompt, 1, 100, 40000);
     let mut c = m.new_cache();
     let pos: Vec<i64> = (0..prompt.len() as i64).collect();
-    let t1 = Instant::now();
+    let (t1, c1) = (Instant::now(), cpu_seconds());
     let mut l = m
         .forward(&prompt, &pos, &mut c, &opts(Logits::Last))
         .unwrap()
         .logits
         .unwrap();
     let pre = t1.elapsed().as_secs_f64();
-    let t2 = Instant::now();
+    let (t2, c2) = (Instant::now(), cpu_seconds());
     let n = 128;
     for i in 0..n {
         let id = argmax(&l);
@@ -263,6 +273,12 @@ fn bench_smollm2() {
             .unwrap();
     }
     let dec = t2.elapsed().as_secs_f64();
+    let c3 = cpu_seconds();
+    println!(
+        "bench {mode}: process CPU seconds: prefill {:.2} (wall {pre:.2}), decode {:.2} (wall {dec:.2})",
+        c2 - c1,
+        c3 - c2
+    );
     println!(
         "bench {mode}: threads={} load {load:.2}s prefill {n_prompt} tok {:.1} tok/s, decode {n} tok at ctx {}..{} {:.1} tok/s",
         crate::threads::n_threads(),
@@ -299,4 +315,31 @@ fn smollm2_first_logits_match_transformers() {
         ids.len()
     );
     assert!(d <= 1e-3, "{d}");
+}
+
+/// Quantized-path accuracy against the f32 path: RMS and max logit error over
+/// a 200-token prompt (prints; run with `--ignored --nocapture`).
+#[test]
+#[ignore]
+fn quantized_logit_error() {
+    let ids = lcg_ids(200, 7, 100, 40000);
+    let pos: Vec<i64> = (0..ids.len() as i64).collect();
+    let run = |m: &Model| {
+        m.forward(&ids, &pos, &mut m.new_cache(), &opts(Logits::All))
+            .unwrap()
+            .logits
+            .unwrap()
+    };
+    let (a, b) = (run(smollm2(false)), run(smollm2(true)));
+    let d = (&a - &b).unwrap();
+    let rms = d.sqr().unwrap().mean_all().unwrap().sqrt().unwrap();
+    let top_a = a.argmax(1).unwrap().to_vec1::<u32>().unwrap();
+    let top_b = b.argmax(1).unwrap().to_vec1::<u32>().unwrap();
+    let agree = top_a.iter().zip(&top_b).filter(|(x, y)| x == y).count();
+    println!(
+        "quantized vs f32 logits: rms {:.4}, max {:.3}, argmax agrees {agree}/{}",
+        rms.to_scalar::<f32>().unwrap(),
+        max_diff(&a, &b),
+        ids.len()
+    );
 }

@@ -134,6 +134,16 @@ impl Model {
         cache: &mut KvCache,
         opts: &ForwardOpts,
     ) -> Result<ForwardOut> {
+        crate::threads::run(|| self.forward_on_pool(ids, positions, cache, opts))
+    }
+
+    fn forward_on_pool(
+        &self,
+        ids: &[u32],
+        positions: &[i64],
+        cache: &mut KvCache,
+        opts: &ForwardOpts,
+    ) -> Result<ForwardOut> {
         let t = ids.len();
         if t == 0 || positions.len() != t {
             return Err(other(format!(

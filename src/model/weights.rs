@@ -40,7 +40,8 @@ pub struct LoadOptions {
     /// quantized to Q8_0); otherwise dequantize everything to `dtype`.
     pub quantized: bool,
     /// With `quantized`: re-quantize formats without a SIMD kernel in candle
-    /// (Q4_1, Q5_0, Q5_1) to Q8_0 — several times faster on CPU.
+    /// (Q5_0, Q5_1; Q4_1 has kvlab's own kernel) to Q8_0 — several times
+    /// faster on CPU.
     pub requant_q8: bool,
     pub device: Device,
 }

@@ -1,0 +1,178 @@
+//! Attention of one new token over the whole cache, fused: for each KV head,
+//! the n_rep query heads that share it are scored against each cached key
+//! row in one pass (the row is loaded once), then the value rows are summed
+//! with the softmax weights — no score tensor, no transposed copy of K.
+//!
+//! The keys are split into ranges handled as separate rayon tasks, each
+//! keeping a running max and sum; the partial results are merged with the
+//! usual log-sum-exp rescaling. Only for f32 caches and when every cached
+//! key is visible (no mask), which is plain decoding.
+
+use rayon::prelude::*;
+
+/// Keys per task, at least; fewer keys are not worth a task.
+const MIN_KEYS_PER_TASK: usize = 128;
+
+/// One task's partial result for the n_rep queries of a KV head.
+struct Partial {
+    max: Vec<f32>,
+    sum: Vec<f32>,
+    /// `[n_rep, hd]` unnormalised weighted sum of values.
+    acc: Vec<f32>,
+}
+
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    // Eight lanes so LLVM keeps it in vector registers.
+    let mut s = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            s[i] += x[i] * y[i];
+        }
+    }
+    let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
+    s.iter().sum::<f32>() + tail
+}
+
+/// Keys `range` of one KV head: `k`, `v` are that head's rows `[L, hd]`.
+fn partial(q: &[f32], k: &[f32], v: &[f32], hd: usize, range: std::ops::Range<usize>) -> Partial {
+    let n_rep = q.len() / hd;
+    let n = range.len();
+    // scores [n_rep, n]
+    let mut s = vec![0f32; n_rep * n];
+    for (j, key) in k[range.start * hd..range.end * hd]
+        .chunks_exact(hd)
+        .enumerate()
+    {
+        for r in 0..n_rep {
+            s[r * n + j] = dot(&q[r * hd..(r + 1) * hd], key);
+        }
+    }
+    let mut max = vec![f32::NEG_INFINITY; n_rep];
+    let mut sum = vec![0f32; n_rep];
+    for r in 0..n_rep {
+        let row = &mut s[r * n..(r + 1) * n];
+        let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+        let mut z = 0f32;
+        for x in row.iter_mut() {
+            *x = (*x - m).exp();
+            z += *x;
+        }
+        max[r] = m;
+        sum[r] = z;
+    }
+    let mut acc = vec![0f32; n_rep * hd];
+    for (j, val) in v[range.start * hd..range.end * hd]
+        .chunks_exact(hd)
+        .enumerate()
+    {
+        for r in 0..n_rep {
+            let p = s[r * n + j];
+            for (a, &x) in acc[r * hd..(r + 1) * hd].iter_mut().zip(val) {
+                *a += p * x;
+            }
+        }
+    }
+    Partial { max, sum, acc }
+}
+
+/// `q` `[n_heads, hd]` (already scaled by 1/sqrt(hd)); `k_at(h)`/`v_at(h)`
+/// give KV head h's rows `[len, hd]`. Returns `[n_heads * hd]` (head-major,
+/// the layout the output projection reads).
+pub fn decode_attention<'a>(
+    q: &[f32],
+    n_heads: usize,
+    n_kv: usize,
+    hd: usize,
+    len: usize,
+    k_at: impl Fn(usize) -> &'a [f32] + Sync,
+    v_at: impl Fn(usize) -> &'a [f32] + Sync,
+) -> Vec<f32> {
+    let n_rep = n_heads / n_kv;
+    let threads = rayon::current_num_threads().max(1);
+    // Enough tasks that each thread gets a few, if the keys allow it.
+    let want = (2 * threads).div_ceil(n_kv);
+    let splits = want.min(len.div_ceil(MIN_KEYS_PER_TASK)).max(1);
+    let per = len.div_ceil(splits);
+    let parts: Vec<Partial> = (0..n_kv * splits)
+        .into_par_iter()
+        .map(|i| {
+            let (h, sp) = (i / splits, i % splits);
+            let r = (sp * per).min(len)..((sp + 1) * per).min(len);
+            let qh = &q[h * n_rep * hd..(h + 1) * n_rep * hd];
+            partial(qh, k_at(h), v_at(h), hd, r)
+        })
+        .collect();
+    let mut out = vec![0f32; n_heads * hd];
+    for h in 0..n_kv {
+        let ps = &parts[h * splits..(h + 1) * splits];
+        for r in 0..n_rep {
+            let m = ps
+                .iter()
+                .map(|p| p.max[r])
+                .fold(f32::NEG_INFINITY, f32::max);
+            let o = &mut out[(h * n_rep + r) * hd..(h * n_rep + r + 1) * hd];
+            let mut z = 0f32;
+            for p in ps.iter().filter(|p| p.max[r] > f32::NEG_INFINITY) {
+                let c = (p.max[r] - m).exp();
+                z += c * p.sum[r];
+                for (a, &x) in o.iter_mut().zip(&p.acc[r * hd..(r + 1) * hd]) {
+                    *a += c * x;
+                }
+            }
+            if z > 0.0 {
+                o.iter_mut().for_each(|a| *a /= z);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_naive_softmax_attention() {
+        let (nh, nkv, hd, len) = (6, 2, 16, 700);
+        let mut s = 1u64;
+        let mut rnd = || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        };
+        let q: Vec<f32> = (0..nh * hd).map(|_| rnd() * 2.0).collect();
+        let k: Vec<f32> = (0..nkv * len * hd).map(|_| rnd()).collect();
+        let v: Vec<f32> = (0..nkv * len * hd).map(|_| rnd()).collect();
+        let got = decode_attention(
+            &q,
+            nh,
+            nkv,
+            hd,
+            len,
+            |h| &k[h * len * hd..(h + 1) * len * hd],
+            |h| &v[h * len * hd..(h + 1) * len * hd],
+        );
+        for qh in 0..nh {
+            let h = qh / (nh / nkv);
+            let sc: Vec<f32> = (0..len)
+                .map(|j| {
+                    (0..hd)
+                        .map(|d| q[qh * hd + d] * k[(h * len + j) * hd + d])
+                        .sum()
+                })
+                .collect();
+            let m = sc.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            let e: Vec<f32> = sc.iter().map(|x| (x - m).exp()).collect();
+            let z: f32 = e.iter().sum();
+            for d in 0..hd {
+                let want: f32 = (0..len).map(|j| e[j] / z * v[(h * len + j) * hd + d]).sum();
+                let g = got[qh * hd + d];
+                assert!((g - want).abs() < 1e-5, "head {qh} dim {d}: {g} vs {want}");
+            }
+        }
+    }
+}

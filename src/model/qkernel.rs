@@ -1,0 +1,354 @@
+//! Dot products of GGUF weight rows (Q4_1, Q8_0 blocks, as stored in the
+//! file) with activations quantized to 8 bits per 32-element block.
+//!
+//! candle 0.11.1's Q4_1 dot product is a scalar loop and its Q8_0 one converts
+//! f16 scales through a non-inlined call per block; these kernels do one
+//! AVX2 pass per block and fall back to a scalar reference elsewhere.
+//! Math (llama.cpp's): a Q4_1 element is `d*q + m`, an activation `dx*qx`, so
+//! a block contributes `d*dx*Σ q*qx + m*(dx*Σ qx)`; the second factor is the
+//! activation block's precomputed `s`.
+
+use half::f16;
+
+/// Elements per block (both formats).
+pub const QK: usize = 32;
+/// Bytes per Q4_1 block: f16 d, f16 m, 16 bytes of nibbles (low nibble of
+/// byte j is element j, high nibble element j + 16).
+pub const Q4_1_BYTES: usize = 20;
+/// Bytes per Q8_0 block: f16 d, 32 i8.
+pub const Q8_0_BYTES: usize = 34;
+
+/// An activation block: `x ≈ d * qs`, `s = d * Σ qs`.
+#[derive(Debug, Clone, Copy)]
+#[repr(C)]
+pub struct BlockQ8 {
+    pub d: f32,
+    pub s: f32,
+    pub qs: [i8; QK],
+}
+
+impl Default for BlockQ8 {
+    fn default() -> Self {
+        BlockQ8 {
+            d: 0.0,
+            s: 0.0,
+            qs: [0; QK],
+        }
+    }
+}
+
+/// Weight block formats with a kernel here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WFormat {
+    Q4_1,
+    Q8_0,
+}
+
+impl WFormat {
+    pub fn block_bytes(self) -> usize {
+        match self {
+            WFormat::Q4_1 => Q4_1_BYTES,
+            WFormat::Q8_0 => Q8_0_BYTES,
+        }
+    }
+}
+
+/// True when the AVX2 kernels can run on this CPU.
+pub fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::sync::OnceLock;
+        static HAS: OnceLock<bool> = OnceLock::new();
+        *HAS.get_or_init(|| {
+            is_x86_feature_detected!("avx2")
+                && is_x86_feature_detected!("fma")
+                && is_x86_feature_detected!("f16c")
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+#[inline(always)]
+fn quantize_block(x: &[f32], out: &mut BlockQ8) {
+    let amax = x.iter().fold(0f32, |a, &v| a.max(v.abs()));
+    let d = amax / 127.0;
+    let id = if d > 0.0 { 1.0 / d } else { 0.0 };
+    let mut sum = 0i32;
+    for (q, &v) in out.qs.iter_mut().zip(x) {
+        let r = (v * id).round_ties_even() as i32;
+        *q = r as i8;
+        sum += r;
+    }
+    out.d = d;
+    out.s = d * sum as f32;
+}
+
+#[inline(always)]
+fn quantize_row_scalar(x: &[f32], out: &mut [BlockQ8]) {
+    for (xb, ob) in x.chunks_exact(QK).zip(out.iter_mut()) {
+        quantize_block(xb, ob);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn quantize_row_avx2(x: &[f32], out: &mut [BlockQ8]) {
+    // Same code; the target feature lets LLVM vectorize abs/round/convert.
+    quantize_row_scalar(x, out)
+}
+
+/// Quantizes one row (`x.len()` a multiple of 32) into `out`.
+pub fn quantize_row(x: &[f32], out: &mut [BlockQ8]) {
+    debug_assert_eq!(x.len(), out.len() * QK);
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU has the features (checked above).
+        return unsafe { quantize_row_avx2(x, out) };
+    }
+    quantize_row_scalar(x, out)
+}
+
+fn f16_at(b: &[u8], at: usize) -> f32 {
+    f16::from_bits(u16::from_le_bytes([b[at], b[at + 1]])).to_f32()
+}
+
+/// Scalar reference: one weight row (`xs.len()` blocks) · activation row.
+pub fn dot_scalar(fmt: WFormat, w: &[u8], xs: &[BlockQ8]) -> f32 {
+    let bb = fmt.block_bytes();
+    let mut acc = 0f32;
+    for (wb, xb) in w.chunks_exact(bb).zip(xs) {
+        match fmt {
+            WFormat::Q4_1 => {
+                let (d, m) = (f16_at(wb, 0), f16_at(wb, 2));
+                let mut isum = 0i32;
+                for j in 0..QK / 2 {
+                    let byte = wb[4 + j];
+                    isum += (byte & 0x0F) as i32 * xb.qs[j] as i32;
+                    isum += (byte >> 4) as i32 * xb.qs[j + QK / 2] as i32;
+                }
+                acc += d * xb.d * isum as f32 + m * xb.s;
+            }
+            WFormat::Q8_0 => {
+                let d = f16_at(wb, 0);
+                let isum: i32 = wb[2..2 + QK]
+                    .iter()
+                    .zip(&xb.qs)
+                    .map(|(&a, &b)| a as i8 as i32 * b as i32)
+                    .sum();
+                acc += d * xb.d * isum as f32;
+            }
+        }
+    }
+    acc
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has_vnni() -> bool {
+    use std::sync::OnceLock;
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| {
+        is_x86_feature_detected!("avx512vnni") && is_x86_feature_detected!("avx512vl")
+    })
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{BlockQ8, WFormat, Q4_1_BYTES, Q8_0_BYTES};
+    use std::arch::x86_64::*;
+
+    #[inline(always)]
+    unsafe fn hsum(v: __m256) -> f32 {
+        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+        _mm_cvtss_f32(s)
+    }
+
+    /// Σ over 32 products u8 × i8 (u8 ≤ 128) as 8 f32 lanes.
+    #[inline(always)]
+    unsafe fn dot_u8_i8<const VNNI: bool>(a: __m256i, b: __m256i) -> __m256 {
+        let i = if VNNI {
+            _mm256_dpbusd_epi32(_mm256_setzero_si256(), a, b)
+        } else {
+            _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), _mm256_set1_epi16(1))
+        };
+        _mm256_cvtepi32_ps(i)
+    }
+
+    #[inline(always)]
+    unsafe fn load_x(xb: &BlockQ8) -> __m256i {
+        _mm256_loadu_si256(xb.qs.as_ptr() as *const __m256i)
+    }
+
+    /// One weight row against N activation rows; N rows share each weight
+    /// block's decoding.
+    #[inline(always)]
+    unsafe fn dot_n<const N: usize, const VNNI: bool>(
+        fmt: WFormat,
+        w: &[u8],
+        xs: [&[BlockQ8]; N],
+    ) -> [f32; N] {
+        let p = w.as_ptr();
+        let nb = xs[0].len();
+        let mut acc = [_mm256_setzero_ps(); N];
+        let mut ms = [0f32; N];
+        match fmt {
+            WFormat::Q4_1 => {
+                let m4 = _mm_set1_epi8(0x0F);
+                for b in 0..nb {
+                    let pb = p.add(b * Q4_1_BYTES);
+                    let hdr = (pb as *const i32).read_unaligned();
+                    let dm = _mm_cvtph_ps(_mm_cvtsi32_si128(hdr)); // [d, m, 0, 0]
+                    let d = _mm_cvtss_f32(dm);
+                    let m = _mm_cvtss_f32(_mm_movehdup_ps(dm));
+                    let q = _mm_loadu_si128(pb.add(4) as *const __m128i);
+                    let lo = _mm_and_si128(q, m4);
+                    let hi = _mm_and_si128(_mm_srli_epi16(q, 4), m4);
+                    let wv = _mm256_set_m128i(hi, lo);
+                    for k in 0..N {
+                        let xb = xs[k].get_unchecked(b);
+                        let f = dot_u8_i8::<VNNI>(wv, load_x(xb));
+                        acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * xb.d), f, acc[k]);
+                        ms[k] += m * xb.s;
+                    }
+                }
+            }
+            WFormat::Q8_0 => {
+                for b in 0..nb {
+                    let pb = p.add(b * Q8_0_BYTES);
+                    let hdr = (pb as *const u16).read_unaligned();
+                    let d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(hdr as i32)));
+                    let wv = _mm256_loadu_si256(pb.add(2) as *const __m256i);
+                    // one unsigned operand: |w|, and x carrying w's sign
+                    let aw = _mm256_sign_epi8(wv, wv);
+                    for k in 0..N {
+                        let xb = xs[k].get_unchecked(b);
+                        let f = dot_u8_i8::<VNNI>(aw, _mm256_sign_epi8(load_x(xb), wv));
+                        acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * xb.d), f, acc[k]);
+                    }
+                }
+            }
+        }
+        let mut out = [0f32; N];
+        for k in 0..N {
+            out[k] = hsum(acc[k]) + ms[k];
+        }
+        out
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot_avx2<const N: usize>(
+        fmt: WFormat,
+        w: &[u8],
+        xs: [&[BlockQ8]; N],
+    ) -> [f32; N] {
+        dot_n::<N, false>(fmt, w, xs)
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c,avx512vnni,avx512vl")]
+    pub unsafe fn dot_vnni<const N: usize>(
+        fmt: WFormat,
+        w: &[u8],
+        xs: [&[BlockQ8]; N],
+    ) -> [f32; N] {
+        dot_n::<N, true>(fmt, w, xs)
+    }
+}
+
+/// One weight row · N activation rows (each `nb` blocks), fastest kernel.
+#[inline]
+pub fn dot_rows<const N: usize>(fmt: WFormat, w: &[u8], xs: [&[BlockQ8]; N]) -> [f32; N] {
+    let nb = xs[0].len();
+    assert!(w.len() >= nb * fmt.block_bytes() && xs.iter().all(|x| x.len() == nb));
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: features checked; lengths asserted above.
+        return unsafe {
+            if has_vnni() {
+                avx2::dot_vnni::<N>(fmt, w, xs)
+            } else {
+                avx2::dot_avx2::<N>(fmt, w, xs)
+            }
+        };
+    }
+    xs.map(|x| dot_scalar(fmt, w, x))
+}
+
+/// One weight row · one activation row, with the fastest kernel available.
+#[inline]
+pub fn dot(fmt: WFormat, w: &[u8], xs: &[BlockQ8]) -> f32 {
+    dot_rows::<1>(fmt, w, [xs])[0]
+}
+
+/// The AVX2 kernel without VNNI, for tests on CPUs that have VNNI.
+#[cfg(all(test, target_arch = "x86_64"))]
+fn dot_plain_avx2(fmt: WFormat, w: &[u8], xs: &[BlockQ8]) -> f32 {
+    assert!(has_avx2());
+    unsafe { avx2::dot_avx2::<1>(fmt, w, [xs])[0] }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::quantized::{GgmlDType, QTensor};
+    use candle_core::{Device, Tensor};
+
+    fn check(fmt: WFormat, dt: GgmlDType) {
+        let (n, k) = (7, 32 * 9);
+        let dev = Device::Cpu;
+        let w = Tensor::randn(0f32, 1.0, (n, k), &dev).unwrap();
+        let x: Vec<f32> = Tensor::randn(0f32, 1.0, k, &dev)
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let q = QTensor::quantize(&w, dt).unwrap();
+        let bytes = q.data().unwrap().to_vec();
+        let wd = q.dequantize(&dev).unwrap().to_vec2::<f32>().unwrap();
+        let mut xq = vec![BlockQ8::default(); k / QK];
+        quantize_row(&x, &mut xq);
+        let mut xs = vec![BlockQ8::default(); k / QK];
+        quantize_row_scalar(&x, &mut xs);
+        for (a, b) in xq.iter().zip(&xs) {
+            assert_eq!(a.qs, b.qs);
+            assert_eq!(a.d, b.d);
+        }
+        let rb = k / QK * fmt.block_bytes();
+        for r in 0..n {
+            let row = &bytes[r * rb..(r + 1) * rb];
+            let fast = dot(fmt, row, &xq);
+            let slow = dot_scalar(fmt, row, &xq);
+            #[cfg(target_arch = "x86_64")]
+            if has_avx2() {
+                let plain = dot_plain_avx2(fmt, row, &xq);
+                assert!((plain - slow).abs() <= 1e-4 * (1.0 + slow.abs()));
+            }
+            let four = dot_rows::<4>(fmt, row, [&xq, &xs, &xq, &xs]);
+            assert!(four
+                .iter()
+                .all(|&v| (v - fast).abs() <= 1e-4 * (1.0 + slow.abs())));
+            let exact: f32 = wd[r].iter().zip(&x).map(|(a, b)| a * b).sum();
+            assert!(
+                (fast - slow).abs() <= 1e-4 * (1.0 + slow.abs()),
+                "{fast} {slow}"
+            );
+            // activation quantization error only: ~|w|·|x|/127 over k terms
+            assert!(
+                (slow - exact).abs() < 0.05 * (k as f32).sqrt(),
+                "{slow} {exact}"
+            );
+        }
+    }
+
+    #[test]
+    fn q4_1_kernel_matches_reference() {
+        check(WFormat::Q4_1, GgmlDType::Q4_1);
+    }
+
+    #[test]
+    fn q8_0_kernel_matches_reference() {
+        check(WFormat::Q8_0, GgmlDType::Q8_0);
+    }
+}

@@ -1,0 +1,190 @@
+//! Quantized matmul `[T, K] x [N, K]^T -> [T, N]` over GGUF blocks, split
+//! over output rows on the rayon pool (see `crate::threads`).
+//!
+//! Replaces candle's `QMatMul` on CPU for Q4_1 and Q8_0: candle runs those on
+//! its own barrier pool, whose main thread spins until the other worker has
+//! finished — on a busy 2-core machine that wait was a third of decode time.
+//! Rayon steals work instead, so a descheduled worker costs nothing.
+
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{DType, Device, Storage, Tensor};
+use rayon::prelude::*;
+
+use super::qkernel::{dot, dot_rows, quantize_row, BlockQ8, WFormat, QK};
+use crate::error::{other, Result};
+
+/// Tokens per tile: a tile's activations (≤ 64 × K/32 × 40 bytes) stay in L2
+/// while a chunk of weight rows is run over them.
+const TOKEN_TILE: usize = 64;
+
+/// A weight matrix in its file blocks, ready for `qkernel::dot`.
+#[derive(Debug)]
+pub struct FastQ {
+    fmt: WFormat,
+    rows: usize,
+    cols: usize,
+    bytes: Vec<u8>,
+}
+
+/// Raw pointer to the output, written at disjoint indices by the tasks.
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+impl FastQ {
+    /// `None` when the format, shape or device has no kernel here (or the
+    /// env var `KVLAB_CANDLE_QMATMUL` is set: candle's kernels, for A/B checks).
+    pub fn new(q: &QTensor) -> Result<Option<Self>> {
+        if std::env::var_os("KVLAB_CANDLE_QMATMUL").is_some() {
+            return Ok(None);
+        }
+        let fmt = match q.dtype() {
+            GgmlDType::Q4_1 => WFormat::Q4_1,
+            GgmlDType::Q8_0 => WFormat::Q8_0,
+            _ => return Ok(None),
+        };
+        if !q.device().is_cpu() {
+            return Ok(None);
+        }
+        let (rows, cols) = q.shape().dims2()?;
+        if cols % QK != 0 {
+            return Ok(None);
+        }
+        let bytes = q.data()?.to_vec();
+        if bytes.len() != rows * cols / QK * fmt.block_bytes() {
+            return Err(other(format!(
+                "quantized weight: {} bytes for {rows}x{cols} {fmt:?}",
+                bytes.len()
+            )));
+        }
+        Ok(Some(FastQ {
+            fmt,
+            rows,
+            cols,
+            bytes,
+        }))
+    }
+
+    /// Quantizes the activations `x` (`t` rows of `cols`) to 8-bit blocks.
+    fn quantize(&self, x: &[f32], t: usize) -> Vec<BlockQ8> {
+        let nb = self.cols / QK;
+        let mut xq = vec![BlockQ8::default(); t * nb];
+        if t >= 8 {
+            xq.par_chunks_mut(nb)
+                .zip(x.par_chunks(self.cols))
+                .for_each(|(o, r)| quantize_row(r, o));
+        } else {
+            for (o, r) in xq.chunks_mut(nb).zip(x.chunks(self.cols)) {
+                quantize_row(r, o);
+            }
+        }
+        xq
+    }
+
+    /// `x` `[t, cols]` row-major -> `[t, rows]` row-major.
+    pub fn matmul_slice(&self, x: &[f32], t: usize) -> Vec<f32> {
+        assert_eq!(x.len(), t * self.cols);
+        let xq = self.quantize(x, t);
+        let (n, nb) = (self.rows, self.cols / QK);
+        let rb = nb * self.fmt.block_bytes();
+        let mut out = vec![0f32; t * n];
+        let threads = rayon::current_num_threads().max(1);
+        // Several chunks per thread so a stalled thread's share is stolen.
+        let chunk = if t == 1 {
+            n.div_ceil(threads * 8).max(16)
+        } else {
+            32
+        };
+        let ptr = OutPtr(out.as_mut_ptr());
+        let fmt = self.fmt;
+        let n_chunks = n.div_ceil(chunk);
+        (0..n_chunks).into_par_iter().for_each(|c| {
+            let ptr = ptr;
+            let r0 = c * chunk;
+            let r1 = (r0 + chunk).min(n);
+            for t0 in (0..t).step_by(TOKEN_TILE) {
+                let t1 = (t0 + TOKEN_TILE).min(t);
+                let x_at = |tt: usize| &xq[tt * nb..(tt + 1) * nb];
+                for r in r0..r1 {
+                    let w = &self.bytes[r * rb..(r + 1) * rb];
+                    // SAFETY (writes): (tt, r) belongs to this task only; in bounds.
+                    let mut tt = t0;
+                    while tt + 4 <= t1 {
+                        let v = dot_rows::<4>(
+                            fmt,
+                            w,
+                            [x_at(tt), x_at(tt + 1), x_at(tt + 2), x_at(tt + 3)],
+                        );
+                        for (k, v) in v.into_iter().enumerate() {
+                            unsafe { *ptr.0.add((tt + k) * n + r) = v };
+                        }
+                        tt += 4;
+                    }
+                    for tt in tt..t1 {
+                        let v = dot(fmt, w, x_at(tt));
+                        unsafe { *ptr.0.add(tt * n + r) = v };
+                    }
+                }
+            }
+        });
+        out
+    }
+
+    /// `x` `[T, cols]` (any float dtype) -> `[T, rows]` f32.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (t, k) = x.dims2()?;
+        if k != self.cols {
+            return Err(other(format!(
+                "quantized matmul: input width {k}, weight {}x{}",
+                self.rows, self.cols
+            )));
+        }
+        let x = x.to_dtype(DType::F32)?.contiguous()?;
+        let out = {
+            let (st, layout) = x.storage_and_layout();
+            let data = match &*st {
+                Storage::Cpu(c) => c.as_slice::<f32>()?,
+                _ => return Err(other("quantized matmul: CPU tensors only")),
+            };
+            let off = layout.start_offset();
+            self.matmul_slice(&data[off..off + t * k], t)
+        };
+        Ok(Tensor::from_vec(out, (t, self.rows), &Device::Cpu)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::quantized::QMatMul;
+    use candle_core::Module;
+
+    #[test]
+    fn matches_candle_qmatmul() {
+        let dev = Device::Cpu;
+        for dt in [GgmlDType::Q4_1, GgmlDType::Q8_0] {
+            let w = Tensor::randn(0f32, 1.0, (100, 96), &dev).unwrap();
+            let q = QTensor::quantize(&w, dt).unwrap();
+            let f = FastQ::new(&q).unwrap().expect("kernel");
+            let m = QMatMul::from_qtensor(q).unwrap();
+            for t in [1usize, 3, 70] {
+                let x = Tensor::randn(0f32, 1.0, (t, 96), &dev).unwrap();
+                let a = f.forward(&x).unwrap();
+                let b = m.forward(&x).unwrap();
+                let d = (a - b)
+                    .unwrap()
+                    .abs()
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .max(0)
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap();
+                // both quantize activations to 8 bits (scales f32 here, f16 there)
+                assert!(d < 0.05, "{dt:?} t={t}: max diff {d}");
+            }
+        }
+    }
+}
