@@ -5,12 +5,18 @@
 use crate::sandbox::{smollm2_gguf, stderr, stdout, test_python, Sandbox};
 
 fn fixture(name: &str) -> serde_json::Value {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smollm2").join(name);
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/smollm2")
+        .join(name);
     serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
 }
 
 fn ids(v: &serde_json::Value) -> Vec<u64> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .collect()
 }
 
 #[test]
@@ -21,7 +27,18 @@ fn greedy_continuations_equal_transformers() {
         let prompt_ids = ids(&case["prompt_ids"]);
         let golden = ids(&case["new_ids"]);
         let f = sb.write("ids.json", &serde_json::to_string(&prompt_ids).unwrap());
-        let out = sb.kvlab(&["generate", "--model", model.to_str().unwrap(), "--prompt-ids-file", f.to_str().unwrap(), "--max-tokens", &golden.len().to_string(), "--dtype", "f32", "--json"]);
+        let out = sb.kvlab(&[
+            "generate",
+            "--model",
+            model.to_str().unwrap(),
+            "--prompt-ids-file",
+            f.to_str().unwrap(),
+            "--max-tokens",
+            &golden.len().to_string(),
+            "--dtype",
+            "f32",
+            "--json",
+        ]);
         assert!(out.status.success(), "{}", stderr(&out));
         let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
         assert_eq!(ids(&v["new_ids"]), golden, "prompt {}", case["name"]);
@@ -33,9 +50,26 @@ fn greedy_continuations_equal_transformers() {
 fn chat_prompt_is_tokenized_like_transformers() {
     let sb = Sandbox::new("chat");
     let cases = fixture("greedy.json");
-    let chat = cases.as_array().unwrap().iter().find(|c| c["chat"] == true).expect("a chat case");
+    let chat = cases
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["chat"] == true)
+        .expect("a chat case");
     let user = "What is the KV cache in a transformer? Answer briefly.";
-    let out = sb.kvlab(&["generate", "--model", smollm2_gguf().to_str().unwrap(), "--prompt", user, "--chat", "--max-tokens", "4", "--dtype", "f32", "--json"]);
+    let out = sb.kvlab(&[
+        "generate",
+        "--model",
+        smollm2_gguf().to_str().unwrap(),
+        "--prompt",
+        user,
+        "--chat",
+        "--max-tokens",
+        "4",
+        "--dtype",
+        "f32",
+        "--json",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(ids(&v["prompt_ids"]), ids(&chat["prompt_ids"]));
@@ -47,13 +81,37 @@ fn perplexity_of_alice_within_one_percent_of_transformers() {
     let sb = Sandbox::new("ppl");
     let alice = std::env::var("KVLAB_ALICE_TXT").expect("KVLAB_ALICE_TXT: run with `make test`");
     let golden = fixture("perplexity.json");
-    let out = sb.kvlab(&["perplexity", "--model", smollm2_gguf().to_str().unwrap(), "--text", &alice, "--window", "512", "--dtype", "f32", "--json"]);
+    let out = sb.kvlab(&[
+        "perplexity",
+        "--model",
+        smollm2_gguf().to_str().unwrap(),
+        "--text",
+        &alice,
+        "--window",
+        "512",
+        "--dtype",
+        "f32",
+        "--json",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let (ours, theirs) = (v["ppl"].as_f64().unwrap(), golden["ppl_transformers"].as_f64().unwrap());
-    eprintln!("alice29 perplexity: kvlab f32 {ours:.4}, transformers {theirs:.4}, llama.cpp reference {}", golden["ppl_llamacpp_reference"]);
-    assert_eq!(v["tokens"].as_u64().unwrap(), golden["n_predicted"].as_u64().unwrap(), "scored token count differs");
-    assert!((ours / theirs - 1.0).abs() < 0.01, "kvlab {ours} vs transformers {theirs}");
+    let (ours, theirs) = (
+        v["ppl"].as_f64().unwrap(),
+        golden["ppl_transformers"].as_f64().unwrap(),
+    );
+    eprintln!(
+        "alice29 perplexity: kvlab f32 {ours:.4}, transformers {theirs:.4}, llama.cpp reference {}",
+        golden["ppl_llamacpp_reference"]
+    );
+    assert_eq!(
+        v["tokens"].as_u64().unwrap(),
+        golden["n_predicted"].as_u64().unwrap(),
+        "scored token count differs"
+    );
+    assert!(
+        (ours / theirs - 1.0).abs() < 0.01,
+        "kvlab {ours} vs transformers {theirs}"
+    );
 }
 
 #[test]
@@ -62,13 +120,30 @@ fn broken_model_files_are_input_errors() {
     let bytes = std::fs::read(smollm2_gguf()).unwrap();
     let cut = sb.dir.join("cut.gguf");
     std::fs::write(&cut, &bytes[..20_000_000]).unwrap();
-    let out = sb.kvlab(&["generate", "--model", cut.to_str().unwrap(), "--prompt", "hi", "--max-tokens", "2"]);
+    let out = sb.kvlab(&[
+        "generate",
+        "--model",
+        cut.to_str().unwrap(),
+        "--prompt",
+        "hi",
+        "--max-tokens",
+        "2",
+    ]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(err.contains("cut.gguf") && err.contains("truncated"), "{err}");
+    assert!(
+        err.contains("cut.gguf") && err.contains("truncated"),
+        "{err}"
+    );
     let junk = sb.write("junk.gguf", "definitely not a gguf file");
-    let out = sb.kvlab(&["generate", "--model", junk.to_str().unwrap(), "--prompt", "hi"]);
+    let out = sb.kvlab(&[
+        "generate",
+        "--model",
+        junk.to_str().unwrap(),
+        "--prompt",
+        "hi",
+    ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("junk.gguf"), "{}", stderr(&out));
 }
@@ -79,7 +154,10 @@ fn generate_and_perplexity_stages_write_tables_duckdb_reads() {
     let mt = std::env::var("KVLAB_MTBENCH").expect("KVLAB_MTBENCH: run with `make test`");
     let alice = std::env::var("KVLAB_ALICE_TXT").expect("KVLAB_ALICE_TXT: run with `make test`");
     let sha = |p: &str| {
-        let o = std::process::Command::new("sha256sum").arg(p).output().unwrap();
+        let o = std::process::Command::new("sha256sum")
+            .arg(p)
+            .output()
+            .unwrap();
         stdout(&o).split_whitespace().next().unwrap().to_string()
     };
     let p = format!(
@@ -127,13 +205,25 @@ p = duckdb.sql("select value from 'results/m/perplexity/scores.parquet' where me
 n = duckdb.sql("select value from 'results/m/perplexity/scores.parquet' where metric = 'tokens'").fetchone()
 print(o[0], o[1], o[2], s[0], s[1], s[2] > 0, s[3] > 0, p[0], n[0])
 "#;
-    let out = std::process::Command::new(test_python()).arg("-c").arg(script).current_dir(&sb.dir).output().unwrap();
+    let out = std::process::Command::new(test_python())
+        .arg("-c")
+        .arg(script)
+        .current_dir(&sb.dir)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let f: Vec<String> = stdout(&out).split_whitespace().map(String::from).collect();
     assert_eq!(f[0], "2", "two prompts: {f:?}");
     assert_eq!(f[1], "6", "six new tokens each: {f:?}");
-    assert!(f[2].parse::<i64>().unwrap() > 20, "chat-templated prompts are long: {f:?}");
-    assert_eq!((f[3].as_str(), f[4].as_str()), ("2", "12"), "one step row per token: {f:?}");
+    assert!(
+        f[2].parse::<i64>().unwrap() > 20,
+        "chat-templated prompts are long: {f:?}"
+    );
+    assert_eq!(
+        (f[3].as_str(), f[4].as_str()),
+        ("2", "12"),
+        "one step row per token: {f:?}"
+    );
     assert_eq!((f[5].as_str(), f[6].as_str()), ("True", "True"));
     let ppl: f64 = f[7].parse().unwrap();
     assert!(ppl > 2.0 && ppl < 200.0, "implausible perplexity {ppl}");

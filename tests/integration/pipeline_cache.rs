@@ -195,7 +195,10 @@ print(n_duck[0], n_duck[1], df.height, int(df["n_tok"].sum()), len(tasks), stats
 fn chunk_items(sb: &Sandbox) -> usize {
     sb.objects()
         .iter()
-        .filter(|o| std::fs::read_to_string(o.join("manifest.json")).is_ok_and(|m| m.contains("\"stage\": \"chunk/item\"")))
+        .filter(|o| {
+            std::fs::read_to_string(o.join("manifest.json"))
+                .is_ok_and(|m| m.contains("\"stage\": \"chunk/item\""))
+        })
         .count()
 }
 
@@ -203,11 +206,32 @@ fn chunk_items(sb: &Sandbox) -> usize {
 fn one_more_document_costs_one_item_and_items_are_shared() {
     let sb = Sandbox::new("items");
     let p = sb.write("a.toml", &local_pipeline("a", "", ""));
-    run_ok(&sb, &["run", p.to_str().unwrap(), "--stage", "chunk", "--with-deps"]);
+    run_ok(
+        &sb,
+        &[
+            "run",
+            p.to_str().unwrap(),
+            "--stage",
+            "chunk",
+            "--with-deps",
+        ],
+    );
     assert_eq!(chunk_items(&sb), 12);
     // Another pipeline over 13 documents: 12 items are reused, one is computed.
-    let q = sb.write("b.toml", &local_pipeline("b", "", "").replace("max_docs = 12", "max_docs = 13"));
-    let out = run_ok(&sb, &["run", q.to_str().unwrap(), "--stage", "chunk", "--with-deps"]);
+    let q = sb.write(
+        "b.toml",
+        &local_pipeline("b", "", "").replace("max_docs = 12", "max_docs = 13"),
+    );
+    let out = run_ok(
+        &sb,
+        &[
+            "run",
+            q.to_str().unwrap(),
+            "--stage",
+            "chunk",
+            "--with-deps",
+        ],
+    );
     assert_eq!(count_lines(&out, "computed", "chunk"), 1, "{out}");
     assert_eq!(chunk_items(&sb), 13);
 }
