@@ -111,17 +111,17 @@ fn decode_with_cache_equals_full_recompute() {
         let full = run(&m, &IDS, &pos(0..10), &mut m.new_cache(), Logits::All);
         let mut c = m.new_cache();
         let pre = run(&m, &IDS[..7], &pos(0..7), &mut c, Logits::Last);
-        assert!(max_diff(&pre, &full.narrow(0, 6, 1).unwrap()) < 1e-5);
+        assert!(max_diff(&pre, &full.narrow(0, 6, 1).unwrap()) < 1e-4);
         for i in 7..10 {
             let l = run(&m, &IDS[i..i + 1], &[i as i64], &mut c, Logits::Last);
             let d = max_diff(&l, &full.narrow(0, i, 1).unwrap());
-            assert!(d < 1e-5, "{arch} step {i}: {d}");
+            assert!(d < 1e-4, "{arch} step {i}: {d}");
         }
         // multi-token verification step == the same rows of the full pass
         let mut c2 = m.new_cache();
         run(&m, &IDS[..6], &pos(0..6), &mut c2, Logits::Last);
         let ver = run(&m, &IDS[6..], &pos(6..10), &mut c2, Logits::All);
-        assert!(max_diff(&ver, &full.narrow(0, 6, 4).unwrap()) < 1e-5);
+        assert!(max_diff(&ver, &full.narrow(0, 6, 4).unwrap()) < 1e-4);
     }
 }
 
