@@ -6,7 +6,7 @@ use crate::dag::params::Params;
 use crate::data::prompts::{load_prompts, DATASETS};
 use crate::decode::generate::{generate, GenerateOpts};
 use crate::error::Result;
-use crate::model_source::{load_model, DTYPES};
+use crate::model_source::load_model;
 use crate::table::write_parquet;
 use crate::tokenizer::{ChatMessage, Tokenizer};
 use polars::prelude::*;
@@ -56,25 +56,14 @@ fn resolve(p: &mut Params) -> Result<()> {
             format!("{} is outside [0, 10]", g.temperature),
         ));
     }
-    if !DTYPES.contains(&g.dtype.as_str()) {
-        return Err(p.err(
-            "dtype",
-            format!("'{}' is not one of {}", g.dtype, DTYPES.join(", ")),
-        ));
-    }
-    Ok(())
+    super::check_dtype(p, &g.dtype)
 }
 
 fn run(ctx: &StageCtx) -> Result<()> {
     let g: GenerateParams = ctx.params.parse()?;
     let gguf = super::model_file(ctx)?;
-    let prompt_file = ctx.input("prompts")?.files_ending(".jsonl");
-    let Some(prompt_file) = prompt_file.first() else {
-        return Err(ctx
-            .params
-            .err("inputs.prompts", "the prompts input holds no .jsonl file"));
-    };
-    let mut prompts = load_prompts(&g.dataset, prompt_file)?;
+    let prompt_file = ctx.input_file("prompts", ".jsonl")?;
+    let mut prompts = load_prompts(&g.dataset, &prompt_file)?;
     if g.max_prompts > 0 {
         prompts.truncate(g.max_prompts as usize);
     }

@@ -100,6 +100,20 @@ impl<'a> StageCtx<'a> {
         })
     }
 
+    /// The first file of input `role` whose name ends with `suffix`.
+    pub fn input_file(&self, role: &str, suffix: &str) -> Result<std::path::PathBuf> {
+        self.input(role)?
+            .files_ending(suffix)
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                self.params.err(
+                    &format!("inputs.{role}"),
+                    format!("the {role} input holds no {suffix} file"),
+                )
+            })
+    }
+
     pub fn name(&self) -> &str {
         &self.params.stage
     }
@@ -137,12 +151,17 @@ impl<'a> StageCtx<'a> {
 
 /// The `.gguf` file of the stage's `model` input.
 pub fn model_file(ctx: &StageCtx) -> Result<std::path::PathBuf> {
-    ctx.input("model")?
-        .files_ending(".gguf")
-        .into_iter()
-        .next()
-        .ok_or_else(|| {
-            ctx.params
-                .err("inputs.model", "the model input holds no .gguf file")
-        })
+    ctx.input_file("model", ".gguf")
+}
+
+/// A `dtype` parameter must name one of the engine's load modes.
+pub fn check_dtype(p: &Params, dtype: &str) -> Result<()> {
+    use crate::model_source::DTYPES;
+    if DTYPES.contains(&dtype) {
+        return Ok(());
+    }
+    Err(p.err(
+        "dtype",
+        format!("'{dtype}' is not one of {}", DTYPES.join(", ")),
+    ))
 }

@@ -5,7 +5,7 @@ use super::{StageCtx, StageKind};
 use crate::dag::params::Params;
 use crate::error::{IoContext, Result};
 use crate::eval::perplexity::perplexity;
-use crate::model_source::{load_model, DTYPES};
+use crate::model_source::load_model;
 use crate::table::write_parquet;
 use crate::tokenizer::Tokenizer;
 use polars::prelude::*;
@@ -43,25 +43,14 @@ fn resolve(p: &mut Params) -> Result<()> {
     if x.max_windows < 0 {
         return Err(p.err("max_windows", "must be >= 0"));
     }
-    if !DTYPES.contains(&x.dtype.as_str()) {
-        return Err(p.err(
-            "dtype",
-            format!("'{}' is not one of {}", x.dtype, DTYPES.join(", ")),
-        ));
-    }
-    Ok(())
+    super::check_dtype(p, &x.dtype)
 }
 
 fn run(ctx: &StageCtx) -> Result<()> {
     let x: PerplexityParams = ctx.params.parse()?;
     let gguf = super::model_file(ctx)?;
-    let texts = ctx.input("text")?.files_ending(".txt");
-    let Some(text_file) = texts.first() else {
-        return Err(ctx
-            .params
-            .err("inputs.text", "the text input holds no .txt file"));
-    };
-    let text = std::fs::read_to_string(text_file).ctx(format!("read {}", text_file.display()))?;
+    let text_file = ctx.input_file("text", ".txt")?;
+    let text = std::fs::read_to_string(&text_file).ctx(format!("read {}", text_file.display()))?;
     let tok = Tokenizer::from_gguf_file(&gguf)?;
     let ids = tok.encode(&text)?;
     if ids.len() < x.window as usize {
