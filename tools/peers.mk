@@ -10,6 +10,9 @@
 #   make peers-ppl        llama.cpp perplexity of alice29.txt, 512-token chunks
 #   make bench [BENCH_ARGS="--engines llamacpp,hf --rounds 5"]   tools/bench.py
 
+# Keep the including Makefile's default goal: nothing here becomes `make`'s default.
+_PEERS_SAVED_GOAL := $(.DEFAULT_GOAL)
+
 PEERS_DIR      ?= peers
 PEERS_VENV     := $(PEERS_DIR)/venv
 PEERS_PY       := $(PEERS_VENV)/bin/python
@@ -23,6 +26,13 @@ LLAMACPP_SDIST_SHA := 832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db276
 LLAMACPP_SRC       := $(PEERS_DIR)/llama.cpp
 LLAMACPP_BIN       := $(LLAMACPP_SRC)/build/bin
 LLAMACPP_TARGETS   := llama-bench llama-perplexity llama-simple
+# This machine's ISA spelled out instead of GGML_NATIVE: the CPU reports AMX and
+# -march=native compiles ggml's AMX matmul, which segfaults on the Q4_1 model
+# (llama-bench, ggml_backend_amx_mul_mat). Everything else the CPU has stays on.
+LLAMACPP_ISA       ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_BMI2=ON -DGGML_FMA=ON \
+    -DGGML_F16C=ON -DGGML_AVX_VNNI=ON -DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON \
+    -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON \
+    -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 
 BROTLI_VER      := 1.2.1
 ALICE_TXT       := $(PEERS_DIR)/data/alice29.txt
@@ -70,10 +80,11 @@ $(LLAMACPP_SRC)/CMakeLists.txt: $(LLAMACPP_SDIST)
 	    llama_cpp_python-$(LLAMACPP_PY_VER)/vendor/llama.cpp
 	touch $@
 
-# CPU only, static, native ISA (llama.cpp's default); only the tools we run.
-$(LLAMACPP_BIN)/.built: $(LLAMACPP_SRC)/CMakeLists.txt | $(PEERS_VENV)/.installed
+# CPU only, static; only the tools we run. Depends on this file so a flag
+# change reconfigures (an unchanged configuration rebuilds nothing).
+$(LLAMACPP_BIN)/.built: $(LLAMACPP_SRC)/CMakeLists.txt tools/peers.mk | $(PEERS_VENV)/.installed
 	$(PEERS_VENV)/bin/cmake -S $(LLAMACPP_SRC) -B $(LLAMACPP_SRC)/build \
-	    -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF -DGGML_NATIVE=ON \
+	    -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF $(LLAMACPP_ISA) \
 	    -DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_VULKAN=OFF -DGGML_OPENMP=ON \
 	    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF \
 	    -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF
@@ -103,3 +114,5 @@ peers-ppl: peers-llamacpp peers-data
 
 bench: peers
 	$(PEERS_PY) tools/bench.py --gguf $(PEERS_GGUF) --text $(ALICE_TXT) $(BENCH_ARGS)
+
+.DEFAULT_GOAL := $(_PEERS_SAVED_GOAL)
