@@ -7,14 +7,15 @@ use crate::store::Store;
 use std::path::{Path, PathBuf};
 
 /// The `dtype` values stages and commands accept.
-pub const DTYPES: &[&str] = &["q8", "f32", "f16", "bf16"];
+pub const DTYPES: &[&str] = &["quant", "f32", "f16", "bf16"];
 
-/// `q8`: projections kept quantized (Q4_1 re-quantized to Q8_0), f32 activations;
+/// `quant`: projection weights kept in their GGUF blocks (Q4_1 and Q8_0 through
+/// kvlab's own kernels, Q5_x re-quantized to Q8_0), f32 activations;
 /// the others dequantize every weight to that float type.
 pub fn load_options(dtype: &str) -> Option<LoadOptions> {
     let mut o = LoadOptions::f32();
     match dtype {
-        "q8" => return Some(LoadOptions::quantized()),
+        "quant" => return Some(LoadOptions::quantized()),
         "f32" => {}
         "f16" => o.dtype = Dtype::F16,
         "bf16" => o.dtype = Dtype::BF16,

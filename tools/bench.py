@@ -2,7 +2,7 @@
 """Prefill and decode speed of kvlab against its peers on one GGUF, one prompt.
 
 Engines (``--engines``, comma-separated; ``kvlab`` means both kvlab rows):
-  kvlab-q8   target/release/kvlab generate ... --dtype q8   (weights kept quantized)
+  kvlab-quant   target/release/kvlab generate ... --dtype quant   (weights kept quantized)
   kvlab-f32  target/release/kvlab generate ... --dtype f32
   llamacpp   peers/llama.cpp/build/bin/llama-bench
   hf         Hugging Face transformers, f32 weights dequantized from the GGUF
@@ -48,9 +48,9 @@ import sys
 import tempfile
 import time
 
-ALL_ENGINES = ["kvlab-q8", "kvlab-f32", "llamacpp", "hf"]
+ALL_ENGINES = ["kvlab-quant", "kvlab-f32", "llamacpp", "hf"]
 LABELS = {
-    "kvlab-q8": "kvlab (quantized, --dtype q8)",
+    "kvlab-quant": "kvlab (quantized, --dtype quant)",
     "kvlab-f32": "kvlab (f32, --dtype f32)",
     "llamacpp": "llama.cpp (llama-bench)",
     "hf": "transformers (f32)",
@@ -88,7 +88,7 @@ def parse_args():
     names = []
     for e in a.engines.split(","):
         e = e.strip()
-        expanded = ["kvlab-q8", "kvlab-f32"] if e == "kvlab" else [e]
+        expanded = ["kvlab-quant", "kvlab-f32"] if e == "kvlab" else [e]
         for x in expanded:
             if x not in ALL_ENGINES:
                 p.error(f"unknown engine {x!r}; choose from {ALL_ENGINES} or kvlab")
@@ -381,7 +381,7 @@ def main():
         if name == "llamacpp":
             summary[name]["decode_d0_tps"] = median_of(rs, "decode_d0_tps")
     ratios = {}
-    for k in ("kvlab-q8", "kvlab-f32"):
+    for k in ("kvlab-quant", "kvlab-f32"):
         for peer in ("llamacpp", "hf"):
             s, p = summary.get(k), summary.get(peer)
             if s and p and s["prefill_tps"] and p["prefill_tps"]:
@@ -390,7 +390,7 @@ def main():
     agreement = {}
     if results.get("hf"):
         ref = results["hf"][0].get("new_ids")
-        for k in ("kvlab-q8", "kvlab-f32"):
+        for k in ("kvlab-quant", "kvlab-f32"):
             if results.get(k):
                 agreement[f"{k} vs hf"] = common_prefix(results[k][0].get("new_ids"), ref)
 

@@ -79,7 +79,7 @@ pub enum Command {
         temperature: Option<f64>,
         #[arg(long)]
         seed: Option<u64>,
-        /// q8, f32, f16 or bf16.
+        /// quant, f32, f16 or bf16.
         #[arg(long)]
         dtype: Option<String>,
         /// Print a JSON object: prompt_ids, new_ids, text, ttft_ms, tpot_ms.

@@ -41,7 +41,7 @@ pub fn generate_cmd(store: &Path, a: GenerateArgs) -> anyhow::Result<i32> {
         Some(d) => d,
         None => default_of("generate", "dtype")?
             .as_str()
-            .unwrap_or("q8")
+            .unwrap_or("quant")
             .to_string(),
     };
     let max_tokens = match a.max_tokens {
@@ -173,7 +173,7 @@ pub fn perplexity_cmd(store: &Path, a: PerplexityArgs) -> anyhow::Result<i32> {
         Some(d) => d,
         None => default_of("perplexity", "dtype")?
             .as_str()
-            .unwrap_or("q8")
+            .unwrap_or("quant")
             .to_string(),
     };
     if window < 2 || stride == 0 || stride > window {
