@@ -99,6 +99,7 @@ impl FastQ {
         let ptr = OutPtr(out.as_mut_ptr());
         let fmt = self.fmt;
         let n_chunks = n.div_ceil(chunk);
+        let wide = std::env::var_os("KVLAB_QROWS4").is_none();
         (0..n_chunks).into_par_iter().for_each(|c| {
             let ptr = ptr;
             let r0 = c * chunk;
@@ -110,6 +111,26 @@ impl FastQ {
                     let w = &self.bytes[r * rb..(r + 1) * rb];
                     // SAFETY (writes): (tt, r) belongs to this task only; in bounds.
                     let mut tt = t0;
+                    while wide && tt + 8 <= t1 {
+                        let v = dot_rows::<8>(
+                            fmt,
+                            w,
+                            [
+                                x_at(tt),
+                                x_at(tt + 1),
+                                x_at(tt + 2),
+                                x_at(tt + 3),
+                                x_at(tt + 4),
+                                x_at(tt + 5),
+                                x_at(tt + 6),
+                                x_at(tt + 7),
+                            ],
+                        );
+                        for (k, v) in v.into_iter().enumerate() {
+                            unsafe { *ptr.0.add((tt + k) * n + r) = v };
+                        }
+                        tt += 8;
+                    }
                     while tt + 4 <= t1 {
                         let v = dot_rows::<4>(
                             fmt,
