@@ -73,6 +73,23 @@ mod simd {
         _mm_cvtss_f32(s)
     }
 
+    /// `o = Σ_c p[c] * v[vis[c]]` for 64-wide rows, the sum held in registers.
+    #[inline(always)]
+    pub unsafe fn pv64(p: &[f32], vis: &[usize], v: &[f32], o: &mut [f32]) {
+        assert!(o.len() == 64 && p.len() == vis.len());
+        let mut acc = [_mm256_setzero_ps(); 8];
+        for (&pc, &j) in p.iter().zip(vis) {
+            let row = v[j * 64..(j + 1) * 64].as_ptr();
+            let pv = _mm256_set1_ps(pc);
+            for (i, a) in acc.iter_mut().enumerate() {
+                *a = _mm256_fmadd_ps(pv, _mm256_loadu_ps(row.add(i * 8)), *a);
+            }
+        }
+        for (i, a) in acc.iter().enumerate() {
+            _mm256_storeu_ps(o.as_mut_ptr().add(i * 8), *a);
+        }
+    }
+
     /// `o += p * x`, lengths equal and a multiple of 8.
     #[inline(always)]
     pub unsafe fn axpy(p: f32, x: &[f32], o: &mut [f32]) {
@@ -91,6 +108,9 @@ mod simd {
 
 #[cfg(not(target_arch = "x86_64"))]
 mod simd {
+    pub unsafe fn pv64(_: &[f32], _: &[usize], _: &[f32], _: &mut [f32]) {
+        unreachable!("AVX only")
+    }
     pub unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
         super::dot(a, b)
     }
@@ -148,7 +168,23 @@ fn block<const AVX: bool>(
         }
         let o = &mut out[qi * n_rep * hd..(qi + 1) * n_rep * hd];
         o.iter_mut().for_each(|a| *a = 0.0);
+        if AVX && hd == 64 {
+            for r in 0..n_rep {
+                // SAFETY: as above; rows are 64 wide.
+                unsafe {
+                    simd::pv64(
+                        &s[r * n..(r + 1) * n],
+                        &vis,
+                        v,
+                        &mut o[r * hd..(r + 1) * hd],
+                    )
+                };
+            }
+        }
         for (c, &j) in vis.iter().enumerate() {
+            if AVX && hd == 64 {
+                break;
+            }
             let val = &v[j * hd..(j + 1) * hd];
             for r in 0..n_rep {
                 let p = s[r * n + c];
