@@ -42,7 +42,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 /// Explicit FMA kernels (LLVM does not fuse `a * b + c` on its own).
 #[cfg(target_arch = "x86_64")]
-mod simd {
+pub(crate) mod simd {
     use std::arch::x86_64::*;
 
     /// `a · b`, lengths equal and a multiple of 8.
@@ -107,7 +107,7 @@ mod simd {
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-mod simd {
+pub(crate) mod simd {
     pub unsafe fn pv64(_: &[f32], _: &[usize], _: &[f32], _: &mut [f32]) {
         unreachable!("AVX only")
     }
@@ -223,7 +223,7 @@ unsafe fn block_avx2(
     block::<true>(qs, n_rep, hd, q_range, q_pos, k_pos, window, k, v, out)
 }
 
-fn has_avx2_fma() -> bool {
+pub(crate) fn has_avx2_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         use std::sync::OnceLock;
