@@ -15,6 +15,7 @@ use candle_core::{CpuStorage, DType, Layout, Storage, Tensor};
 
 use super::decode_attn::decode_attention;
 use super::linear::{FusedLinear, Linear};
+use super::prefill_attn::{prefill_attention, visible};
 use super::weights::{Role, Weights};
 use crate::error::Result;
 use crate::kv::{KvCache, Rope};
@@ -56,7 +57,7 @@ fn build_mask(
     window: Option<usize>,
     dev: &candle_core::Device,
 ) -> Result<Option<Tensor>> {
-    let visible = |q: i64, k: i64| k <= q && window.is_none_or(|w| ((q - k) as u64) < w as u64);
+    let visible = |q: i64, k: i64| visible(q, k, window);
     let heads: Vec<&[i64]> = if cache.is_per_head(layer) {
         (0..cache.kv_heads())
             .map(|h| cache.head_positions(layer, h))
@@ -124,6 +125,64 @@ fn fused_decode(
     Ok(Some(Tensor::from_vec(out, (1, nh * hd), q.device())?))
 }
 
+/// All of this call's queries over the cache with `prefill_attn`; None when
+/// the tensors are not f32 on CPU with unit-stride rows.
+#[allow(clippy::too_many_arguments)]
+fn fused_prefill(
+    q: &Tensor,
+    keys: &Tensor,
+    vals: &Tensor,
+    positions: &[i64],
+    cache: &KvCache,
+    layer: usize,
+    window: Option<usize>,
+    nh: usize,
+) -> Result<Option<Tensor>> {
+    let (nkv, l, hd) = keys.dims3()?;
+    let t = positions.len();
+    let ((ks, kl), (vs, vl)) = (keys.storage_and_layout(), vals.storage_and_layout());
+    let rows_ok = |lay: &Layout| lay.stride()[1] == hd && lay.stride()[2] == 1;
+    if !rows_ok(kl) || !rows_ok(vl) {
+        return Ok(None);
+    }
+    let (Storage::Cpu(CpuStorage::F32(kd)), Storage::Cpu(CpuStorage::F32(vd))) = (&*ks, &*vs)
+    else {
+        return Ok(None);
+    };
+    let head = |lay: &Layout, h: usize| -> std::ops::Range<usize> {
+        let at = lay.start_offset() + h * lay.stride()[0];
+        at..at + l * hd
+    };
+    let (kd, vd): (&[f32], &[f32]) = (kd, vd);
+    let scale = 1.0 / (hd as f32).sqrt();
+    let qv: Vec<f32> = q
+        .to_dtype(DType::F32)?
+        .flatten_all()?
+        .to_vec1::<f32>()?
+        .into_iter()
+        .map(|x| x * scale)
+        .collect();
+    let per_head = cache.is_per_head(layer);
+    let out = prefill_attention(
+        &qv,
+        nh,
+        nkv,
+        hd,
+        positions,
+        window,
+        |h| {
+            if per_head {
+                cache.head_positions(layer, h)
+            } else {
+                cache.positions(layer)
+            }
+        },
+        |h| &kd[head(kl, h)],
+        |h| &vd[head(vl, h)],
+    );
+    Ok(Some(Tensor::from_vec(out, (t, nh * hd), q.device())?))
+}
+
 fn pool(p: &Tensor, how: Pool) -> Result<Tensor> {
     Ok(match how {
         Pool::Sum => p.sum(1)?,
@@ -180,12 +239,21 @@ impl Attention {
         let vals = cache.v_view(layer)?;
         let l = keys.dim(1)?;
         let scale = 1.0 / (hd as f64).sqrt();
-        let mask = build_mask(positions, cache, layer, self.window, x.device())?;
-        if t == 1 && observe.is_none() && mask.is_none() {
+        if t == 1
+            && observe.is_none()
+            && build_mask(positions, cache, layer, self.window, x.device())?.is_none()
+        {
             if let Some(out) = fused_decode(&q, &keys, &vals, nh, scale as f32)? {
                 return Ok((self.o.forward(&out)?, None));
             }
         }
+        if observe.is_none() && std::env::var_os("KVLAB_UNFUSED_PREFILL").is_none() {
+            let out = fused_prefill(&q, &keys, &vals, positions, cache, layer, self.window, nh)?;
+            if let Some(out) = out {
+                return Ok((self.o.forward(&out)?, None));
+            }
+        }
+        let mask = build_mask(positions, cache, layer, self.window, x.device())?;
         // Scaling Q (T rows) is cheaper than scaling the scores (T x L).
         let qg = (q.reshape((nkv, n_rep * t, hd))? * scale)?;
         let mut scores = qg.matmul(&keys.t()?)?.to_dtype(DType::F32)?;

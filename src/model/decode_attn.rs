@@ -10,6 +10,8 @@
 
 use rayon::prelude::*;
 
+use super::prefill_attn::{has_avx2_fma, simd};
+
 /// Keys per task, at least; fewer keys are not worth a task.
 const MIN_KEYS_PER_TASK: usize = 128;
 
@@ -36,8 +38,29 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     s.iter().sum::<f32>() + tail
 }
 
+/// `partial` compiled with AVX2+FMA and explicit FMA kernels.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn partial_avx2(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    hd: usize,
+    range: std::ops::Range<usize>,
+) -> Partial {
+    partial::<true>(q, k, v, hd, range)
+}
+
 /// Keys `range` of one KV head: `k`, `v` are that head's rows `[L, hd]`.
-fn partial(q: &[f32], k: &[f32], v: &[f32], hd: usize, range: std::ops::Range<usize>) -> Partial {
+/// `AVX` (64-wide rows, AVX2+FMA present) only through `partial_avx2`.
+#[inline(always)]
+fn partial<const AVX: bool>(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    hd: usize,
+    range: std::ops::Range<usize>,
+) -> Partial {
     let n_rep = q.len() / hd;
     let n = range.len();
     // scores [n_rep, n]
@@ -47,7 +70,13 @@ fn partial(q: &[f32], k: &[f32], v: &[f32], hd: usize, range: std::ops::Range<us
         .enumerate()
     {
         for r in 0..n_rep {
-            s[r * n + j] = dot(&q[r * hd..(r + 1) * hd], key);
+            let qr = &q[r * hd..(r + 1) * hd];
+            // SAFETY: AVX only inside `partial_avx2`.
+            s[r * n + j] = if AVX {
+                unsafe { simd::dot(qr, key) }
+            } else {
+                dot(qr, key)
+            };
         }
     }
     let mut max = vec![f32::NEG_INFINITY; n_rep];
@@ -64,6 +93,21 @@ fn partial(q: &[f32], k: &[f32], v: &[f32], hd: usize, range: std::ops::Range<us
         sum[r] = z;
     }
     let mut acc = vec![0f32; n_rep * hd];
+    if AVX {
+        let vis: Vec<usize> = range.clone().collect();
+        for r in 0..n_rep {
+            // SAFETY: as above; rows are 64 wide.
+            unsafe {
+                simd::pv64(
+                    &s[r * n..(r + 1) * n],
+                    &vis,
+                    v,
+                    &mut acc[r * hd..(r + 1) * hd],
+                )
+            };
+        }
+        return Partial { max, sum, acc };
+    }
     for (j, val) in v[range.start * hd..range.end * hd]
         .chunks_exact(hd)
         .enumerate()
@@ -102,7 +146,12 @@ pub fn decode_attention<'a>(
             let (h, sp) = (i / splits, i % splits);
             let r = (sp * per).min(len)..((sp + 1) * per).min(len);
             let qh = &q[h * n_rep * hd..(h + 1) * n_rep * hd];
-            partial(qh, k_at(h), v_at(h), hd, r)
+            #[cfg(target_arch = "x86_64")]
+            if hd == 64 && has_avx2_fma() {
+                // SAFETY: the CPU has the features (checked above).
+                return unsafe { partial_avx2(qh, k_at(h), v_at(h), hd, r) };
+            }
+            partial::<false>(qh, k_at(h), v_at(h), hd, r)
         })
         .collect();
     let mut out = vec![0f32; n_heads * hd];
@@ -136,42 +185,44 @@ mod tests {
 
     #[test]
     fn matches_naive_softmax_attention() {
-        let (nh, nkv, hd, len) = (6, 2, 16, 700);
-        let mut s = 1u64;
-        let mut rnd = || {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        };
-        let q: Vec<f32> = (0..nh * hd).map(|_| rnd() * 2.0).collect();
-        let k: Vec<f32> = (0..nkv * len * hd).map(|_| rnd()).collect();
-        let v: Vec<f32> = (0..nkv * len * hd).map(|_| rnd()).collect();
-        let got = decode_attention(
-            &q,
-            nh,
-            nkv,
-            hd,
-            len,
-            |h| &k[h * len * hd..(h + 1) * len * hd],
-            |h| &v[h * len * hd..(h + 1) * len * hd],
-        );
-        for qh in 0..nh {
-            let h = qh / (nh / nkv);
-            let sc: Vec<f32> = (0..len)
-                .map(|j| {
-                    (0..hd)
-                        .map(|d| q[qh * hd + d] * k[(h * len + j) * hd + d])
-                        .sum()
-                })
-                .collect();
-            let m = sc.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-            let e: Vec<f32> = sc.iter().map(|x| (x - m).exp()).collect();
-            let z: f32 = e.iter().sum();
-            for d in 0..hd {
-                let want: f32 = (0..len).map(|j| e[j] / z * v[(h * len + j) * hd + d]).sum();
-                let g = got[qh * hd + d];
-                assert!((g - want).abs() < 1e-5, "head {qh} dim {d}: {g} vs {want}");
+        for hd in [16, 64] {
+            let (nh, nkv, len) = (6, 2, 700);
+            let mut s = 1u64;
+            let mut rnd = || {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            };
+            let q: Vec<f32> = (0..nh * hd).map(|_| rnd() * 2.0).collect();
+            let k: Vec<f32> = (0..nkv * len * hd).map(|_| rnd()).collect();
+            let v: Vec<f32> = (0..nkv * len * hd).map(|_| rnd()).collect();
+            let got = decode_attention(
+                &q,
+                nh,
+                nkv,
+                hd,
+                len,
+                |h| &k[h * len * hd..(h + 1) * len * hd],
+                |h| &v[h * len * hd..(h + 1) * len * hd],
+            );
+            for qh in 0..nh {
+                let h = qh / (nh / nkv);
+                let sc: Vec<f32> = (0..len)
+                    .map(|j| {
+                        (0..hd)
+                            .map(|d| q[qh * hd + d] * k[(h * len + j) * hd + d])
+                            .sum()
+                    })
+                    .collect();
+                let m = sc.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+                let e: Vec<f32> = sc.iter().map(|x| (x - m).exp()).collect();
+                let z: f32 = e.iter().sum();
+                for d in 0..hd {
+                    let want: f32 = (0..len).map(|j| e[j] / z * v[(h * len + j) * hd + d]).sum();
+                    let g = got[qh * hd + d];
+                    assert!((g - want).abs() < 1e-5, "head {qh} dim {d}: {g} vs {want}");
+                }
             }
         }
     }

@@ -9,6 +9,7 @@ pub mod decode_attn;
 pub(crate) mod gguf_loader;
 pub mod linear;
 pub mod mlp;
+pub mod prefill_attn;
 pub mod qkernel;
 pub mod qmatmul;
 pub(crate) mod safetensors_loader;
