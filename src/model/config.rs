@@ -47,7 +47,10 @@ impl ModelConfig {
 
     fn validate(&self, file: &str) -> Result<()> {
         let bad = |field: &str, msg: String| Err(input_err(file, field, msg));
-        if self.n_heads == 0 || self.n_kv_heads == 0 || self.n_heads % self.n_kv_heads != 0 {
+        if self.n_heads == 0
+            || self.n_kv_heads == 0
+            || !self.n_heads.is_multiple_of(self.n_kv_heads)
+        {
             return bad(
                 "n_kv_heads",
                 format!(
@@ -56,7 +59,7 @@ impl ModelConfig {
                 ),
             );
         }
-        if self.head_dim == 0 || self.head_dim % 2 != 0 {
+        if self.head_dim == 0 || !self.head_dim.is_multiple_of(2) {
             return bad(
                 "head_dim",
                 format!("head_dim {} must be even", self.head_dim),

@@ -53,10 +53,10 @@ pub(crate) mod simd {
         let mut acc = [_mm256_setzero_ps(); 4];
         let mut i = 0;
         while i + 4 <= n {
-            for c in 0..4 {
+            for (c, a) in acc.iter_mut().enumerate() {
                 let x = _mm256_loadu_ps(pa.add((i + c) * 8));
                 let y = _mm256_loadu_ps(pb.add((i + c) * 8));
-                acc[c] = _mm256_fmadd_ps(x, y, acc[c]);
+                *a = _mm256_fmadd_ps(x, y, *a);
             }
             i += 4;
         }
@@ -270,7 +270,7 @@ pub fn prefill_attention<'a>(
             let mut out = vec![0f32; qr.len() * n_rep * hd];
             let (kp, k, v) = (k_pos_at(h), k_at(h), v_at(h));
             #[cfg(target_arch = "x86_64")]
-            if has_avx2_fma() && hd % 8 == 0 {
+            if has_avx2_fma() && hd.is_multiple_of(8) {
                 // SAFETY: the CPU has the features (checked above).
                 unsafe { block_avx2(&qs, n_rep, hd, qr, q_pos, kp, window, k, v, &mut out) };
                 return out;

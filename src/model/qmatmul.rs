@@ -100,6 +100,8 @@ impl FastQ {
         let fmt = self.fmt;
         let n_chunks = n.div_ceil(chunk);
         (0..n_chunks).into_par_iter().for_each(|c| {
+            // Rebinding makes the closure capture the Send wrapper, not its raw pointer field.
+            #[allow(clippy::redundant_locals)]
             let ptr = ptr;
             let r0 = c * chunk;
             let r1 = (r0 + chunk).min(n);
