@@ -6,7 +6,7 @@ PYENV := target/pyenv
 # Python packages the tests use to read kvlab's Parquet (real duckdb and polars).
 PY_TEST_PKGS := duckdb==1.5.6 polars==1.44.2
 
-.PHONY: all build pipeline test test-python models clean-results fmt
+.PHONY: all build pipeline test test-python models clean-results fmt lint
 
 all: build
 
@@ -46,3 +46,7 @@ clean-results:
 	rm -rf results
 
 -include tools/peers.mk
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --release --all-targets -- -D warnings
