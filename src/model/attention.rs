@@ -87,6 +87,56 @@ fn build_mask(
     Ok(Some(Tensor::from_vec(m, (heads.len(), 1, t, l), dev)?))
 }
 
+/// Where each KV head's `[L, hd]` rows start in the cache's storage.
+#[derive(Clone, Copy)]
+struct HeadRows {
+    k_start: usize,
+    k_stride: usize,
+    v_start: usize,
+    v_stride: usize,
+    len: usize,
+}
+
+impl HeadRows {
+    fn k(&self, h: usize) -> std::ops::Range<usize> {
+        let at = self.k_start + h * self.k_stride;
+        at..at + self.len
+    }
+
+    fn v(&self, h: usize) -> std::ops::Range<usize> {
+        let at = self.v_start + h * self.v_stride;
+        at..at + self.len
+    }
+}
+
+/// Runs `f` over the raw f32 storage of `keys`/`vals` `[kv, L, hd]`; None
+/// (the caller takes the tensor path) unless both are f32 on CPU with
+/// unit-stride rows.
+fn with_f32_heads<R>(
+    keys: &Tensor,
+    vals: &Tensor,
+    f: impl FnOnce(&[f32], &[f32], HeadRows) -> Result<R>,
+) -> Result<Option<R>> {
+    let (_, l, hd) = keys.dims3()?;
+    let ((ks, kl), (vs, vl)) = (keys.storage_and_layout(), vals.storage_and_layout());
+    let rows_ok = |lay: &Layout| lay.stride()[1] == hd && lay.stride()[2] == 1;
+    if !rows_ok(kl) || !rows_ok(vl) {
+        return Ok(None);
+    }
+    let (Storage::Cpu(CpuStorage::F32(kd)), Storage::Cpu(CpuStorage::F32(vd))) = (&*ks, &*vs)
+    else {
+        return Ok(None);
+    };
+    let rows = HeadRows {
+        k_start: kl.start_offset(),
+        k_stride: kl.stride()[0],
+        v_start: vl.start_offset(),
+        v_stride: vl.stride()[0],
+        len: l * hd,
+    };
+    f(kd, vd, rows).map(Some)
+}
+
 /// One query over all of `keys`/`vals` `[kv, L, hd]` with `decode_attn`;
 /// None when the tensors are not f32 on CPU with unit-stride rows.
 fn fused_decode(
@@ -97,32 +147,12 @@ fn fused_decode(
     scale: f32,
 ) -> Result<Option<Tensor>> {
     let (nkv, l, hd) = keys.dims3()?;
-    let q = q.to_dtype(DType::F32)?.flatten_all()?;
-    let ((ks, kl), (vs, vl)) = (keys.storage_and_layout(), vals.storage_and_layout());
-    let rows_ok = |lay: &Layout| lay.stride()[1] == hd && lay.stride()[2] == 1;
-    if !rows_ok(kl) || !rows_ok(vl) {
-        return Ok(None);
-    }
-    let (Storage::Cpu(CpuStorage::F32(kd)), Storage::Cpu(CpuStorage::F32(vd))) = (&*ks, &*vs)
-    else {
-        return Ok(None);
-    };
-    let head = |lay: &Layout, h: usize| -> std::ops::Range<usize> {
-        let at = lay.start_offset() + h * lay.stride()[0];
-        at..at + l * hd
-    };
-    let (kd, vd): (&[f32], &[f32]) = (kd, vd);
-    let qv: Vec<f32> = q.to_vec1::<f32>()?.into_iter().map(|x| x * scale).collect();
-    let out = decode_attention(
-        &qv,
-        nh,
-        nkv,
-        hd,
-        l,
-        |h| &kd[head(kl, h)],
-        |h| &vd[head(vl, h)],
-    );
-    Ok(Some(Tensor::from_vec(out, (1, nh * hd), q.device())?))
+    with_f32_heads(keys, vals, |kd, vd, rows| {
+        let q = q.to_dtype(DType::F32)?.flatten_all()?;
+        let qv: Vec<f32> = q.to_vec1::<f32>()?.into_iter().map(|x| x * scale).collect();
+        let out = decode_attention(&qv, nh, nkv, hd, l, |h| &kd[rows.k(h)], |h| &vd[rows.v(h)]);
+        Ok(Tensor::from_vec(out, (1, nh * hd), q.device())?)
+    })
 }
 
 /// All of this call's queries over the cache with `prefill_attn`; None when
@@ -138,49 +168,37 @@ fn fused_prefill(
     window: Option<usize>,
     nh: usize,
 ) -> Result<Option<Tensor>> {
-    let (nkv, l, hd) = keys.dims3()?;
+    let (nkv, _, hd) = keys.dims3()?;
     let t = positions.len();
-    let ((ks, kl), (vs, vl)) = (keys.storage_and_layout(), vals.storage_and_layout());
-    let rows_ok = |lay: &Layout| lay.stride()[1] == hd && lay.stride()[2] == 1;
-    if !rows_ok(kl) || !rows_ok(vl) {
-        return Ok(None);
-    }
-    let (Storage::Cpu(CpuStorage::F32(kd)), Storage::Cpu(CpuStorage::F32(vd))) = (&*ks, &*vs)
-    else {
-        return Ok(None);
-    };
-    let head = |lay: &Layout, h: usize| -> std::ops::Range<usize> {
-        let at = lay.start_offset() + h * lay.stride()[0];
-        at..at + l * hd
-    };
-    let (kd, vd): (&[f32], &[f32]) = (kd, vd);
-    let scale = 1.0 / (hd as f32).sqrt();
-    let qv: Vec<f32> = q
-        .to_dtype(DType::F32)?
-        .flatten_all()?
-        .to_vec1::<f32>()?
-        .into_iter()
-        .map(|x| x * scale)
-        .collect();
-    let per_head = cache.is_per_head(layer);
-    let out = prefill_attention(
-        &qv,
-        nh,
-        nkv,
-        hd,
-        positions,
-        window,
-        |h| {
-            if per_head {
-                cache.head_positions(layer, h)
-            } else {
-                cache.positions(layer)
-            }
-        },
-        |h| &kd[head(kl, h)],
-        |h| &vd[head(vl, h)],
-    );
-    Ok(Some(Tensor::from_vec(out, (t, nh * hd), q.device())?))
+    with_f32_heads(keys, vals, |kd, vd, rows| {
+        let scale = 1.0 / (hd as f32).sqrt();
+        let qv: Vec<f32> = q
+            .to_dtype(DType::F32)?
+            .flatten_all()?
+            .to_vec1::<f32>()?
+            .into_iter()
+            .map(|x| x * scale)
+            .collect();
+        let per_head = cache.is_per_head(layer);
+        let out = prefill_attention(
+            &qv,
+            nh,
+            nkv,
+            hd,
+            positions,
+            window,
+            |h| {
+                if per_head {
+                    cache.head_positions(layer, h)
+                } else {
+                    cache.positions(layer)
+                }
+            },
+            |h| &kd[rows.k(h)],
+            |h| &vd[rows.v(h)],
+        );
+        Ok(Tensor::from_vec(out, (t, nh * hd), q.device())?)
+    })
 }
 
 fn pool(p: &Tensor, how: Pool) -> Result<Tensor> {
