@@ -8,12 +8,22 @@ use kvlab::model_source::{load_model, resolve_model};
 use kvlab::tokenizer::{ChatMessage, Tokenizer};
 use std::path::{Path, PathBuf};
 
-fn default_of(kind: &str, key: &str) -> anyhow::Result<toml::Value> {
+/// `given`, or the default of `key` in `stages/<kind>.toml` (the only place
+/// defaults live; a missing or mistyped default is a bug in that file).
+fn or_default<T: serde::de::DeserializeOwned>(
+    given: Option<T>,
+    kind: &str,
+    key: &str,
+) -> anyhow::Result<T> {
+    if let Some(v) = given {
+        return Ok(v);
+    }
     let k = kvlab::stages::find(kind).expect("registered stage kind");
-    let t = kvlab::stages::defaults(k)?;
-    Ok(t.get(key)
+    let value = kvlab::stages::defaults(k)?
+        .get(key)
         .cloned()
-        .unwrap_or_else(|| panic!("stages/{kind}.toml lacks {key}")))
+        .unwrap_or_else(|| panic!("stages/{kind}.toml lacks {key}"));
+    Ok(value.try_into()?)
 }
 
 fn gguf_of(path: &Path) -> anyhow::Result<PathBuf> {
@@ -37,29 +47,10 @@ pub struct GenerateArgs {
 
 pub fn generate_cmd(store: &Path, a: GenerateArgs) -> anyhow::Result<i32> {
     let path = gguf_of(&resolve_model(&a.model, store)?)?;
-    let dtype = match a.dtype {
-        Some(d) => d,
-        None => default_of("generate", "dtype")?
-            .as_str()
-            .unwrap_or("quant")
-            .to_string(),
-    };
-    let max_tokens = match a.max_tokens {
-        Some(n) => n,
-        None => default_of("generate", "max_new_tokens")?
-            .as_integer()
-            .unwrap_or(48) as usize,
-    };
-    let temperature = match a.temperature {
-        Some(t) => t,
-        None => default_of("generate", "temperature")?
-            .as_float()
-            .unwrap_or(0.0),
-    };
-    let seed = match a.seed {
-        Some(s) => s,
-        None => default_of("generate", "seed")?.as_integer().unwrap_or(0) as u64,
-    };
+    let dtype: String = or_default(a.dtype, "generate", "dtype")?;
+    let max_tokens: usize = or_default(a.max_tokens, "generate", "max_new_tokens")?;
+    let temperature: f64 = or_default(a.temperature, "generate", "temperature")?;
+    let seed: u64 = or_default(a.seed, "generate", "seed")?;
     let tok = Tokenizer::from_gguf_file(&path)?;
     let prompt_ids = match (&a.prompt, &a.prompt_ids_file) {
         (_, Some(f)) => read_ids(f)?,
@@ -157,25 +148,10 @@ pub struct PerplexityArgs {
 
 pub fn perplexity_cmd(store: &Path, a: PerplexityArgs) -> anyhow::Result<i32> {
     let path = gguf_of(&resolve_model(&a.model, store)?)?;
-    let int = |k: &str| -> anyhow::Result<usize> {
-        Ok(default_of("perplexity", k)?.as_integer().unwrap_or(0) as usize)
-    };
-    let window = match a.window {
-        Some(w) => w,
-        None => int("window")?,
-    };
+    let window: usize = or_default(a.window, "perplexity", "window")?;
     let stride = a.stride.unwrap_or(window);
-    let max_windows = match a.max_windows {
-        Some(m) => m,
-        None => int("max_windows")?,
-    };
-    let dtype = match a.dtype {
-        Some(d) => d,
-        None => default_of("perplexity", "dtype")?
-            .as_str()
-            .unwrap_or("quant")
-            .to_string(),
-    };
+    let max_windows: usize = or_default(a.max_windows, "perplexity", "max_windows")?;
+    let dtype: String = or_default(a.dtype, "perplexity", "dtype")?;
     if window < 2 || stride == 0 || stride > window {
         anyhow::bail!(input_err(
             "command line",
