@@ -12,6 +12,7 @@ pub mod mlp;
 pub mod prefill_attn;
 pub mod qkernel;
 pub mod qmatmul;
+pub mod qpack;
 pub(crate) mod safetensors_loader;
 pub mod transformer;
 pub mod weights;

@@ -11,19 +11,27 @@ use candle_core::{DType, Device, Storage, Tensor};
 use rayon::prelude::*;
 
 use super::qkernel::{dot, dot_rows, quantize_row, BlockQ8, WFormat, QK};
+use super::qpack::{self, Packed, ROWS};
 use crate::error::{other, Result};
 
 /// Tokens per tile: a tile's activations (≤ 64 × K/32 × 40 bytes) stay in L2
 /// while a chunk of weight rows is run over them.
 const TOKEN_TILE: usize = 64;
 
-/// A weight matrix in its file blocks, ready for `qkernel::dot`.
+/// A weight matrix in its file blocks, ready for `qkernel::dot`, or
+/// repacked in 16-row groups for `qpack` where the CPU has AVX-512 VNNI.
 #[derive(Debug)]
 pub struct FastQ {
     fmt: WFormat,
     rows: usize,
     cols: usize,
-    bytes: Vec<u8>,
+    layout: Layout,
+}
+
+#[derive(Debug)]
+enum Layout {
+    Rows(Vec<u8>),
+    Packed(Packed),
 }
 
 /// Raw pointer to the output, written at disjoint indices by the tasks.
@@ -58,11 +66,20 @@ impl FastQ {
                 bytes.len()
             )));
         }
+        let packed = if qpack::available() && std::env::var_os("KVLAB_ROW_KERNEL").is_none() {
+            Packed::new(fmt, &bytes, rows, cols)
+        } else {
+            None
+        };
+        let layout = match packed {
+            Some(p) => Layout::Packed(p),
+            None => Layout::Rows(bytes),
+        };
         Ok(Some(FastQ {
             fmt,
             rows,
             cols,
-            bytes,
+            layout,
         }))
     }
 
@@ -85,6 +102,70 @@ impl FastQ {
     /// `x` `[t, cols]` row-major -> `[t, rows]` row-major.
     pub fn matmul_slice(&self, x: &[f32], t: usize) -> Vec<f32> {
         assert_eq!(x.len(), t * self.cols);
+        match &self.layout {
+            Layout::Rows(bytes) => self.matmul_rows(bytes, x, t),
+            Layout::Packed(p) => self.matmul_packed(p, x, t),
+        }
+    }
+
+    /// 16-row groups split over the pool; each task runs its groups over
+    /// tiles of 8 tokens, so a tile's activations stay in L1 while the
+    /// task's weights stay in L2.
+    fn matmul_packed(&self, p: &Packed, x: &[f32], t: usize) -> Vec<f32> {
+        let mut xq = self.quantize(x, t);
+        p.prepare(&mut xq);
+        let (n, nb) = (self.rows, self.cols / QK);
+        let groups = n / ROWS;
+        let mut out = vec![0f32; t * n];
+        let threads = rayon::current_num_threads().max(1);
+        // Several chunks per thread so a stalled thread's share is stolen.
+        let chunk = groups.div_ceil(threads * 4).max(1);
+        let ptr = OutPtr(out.as_mut_ptr());
+        (0..groups.div_ceil(chunk)).into_par_iter().for_each(|c| {
+            // Rebinding makes the closure capture the Send wrapper, not its raw pointer field.
+            #[allow(clippy::redundant_locals)]
+            let ptr = ptr;
+            let gs = c * chunk..((c + 1) * chunk).min(groups);
+            let x_at = |tt: usize| &xq[tt * nb..(tt + 1) * nb];
+            // SAFETY: rows 16g..16g+16 of token tt belong to this task only.
+            let o_at = |tt: usize, g: usize| unsafe {
+                std::slice::from_raw_parts_mut(ptr.0.add(tt * n + g * ROWS), ROWS)
+            };
+            let mut t0 = 0;
+            while t0 < t {
+                let left = t - t0;
+                for g in gs.clone() {
+                    match left {
+                        8.. => p.group::<8>(
+                            g,
+                            std::array::from_fn(|k| x_at(t0 + k)),
+                            std::array::from_fn(|k| o_at(t0 + k, g)),
+                        ),
+                        4..=7 => p.group::<4>(
+                            g,
+                            std::array::from_fn(|k| x_at(t0 + k)),
+                            std::array::from_fn(|k| o_at(t0 + k, g)),
+                        ),
+                        2..=3 => p.group::<2>(
+                            g,
+                            std::array::from_fn(|k| x_at(t0 + k)),
+                            std::array::from_fn(|k| o_at(t0 + k, g)),
+                        ),
+                        _ => p.group::<1>(g, [x_at(t0)], [o_at(t0, g)]),
+                    }
+                }
+                t0 += match left {
+                    8.. => 8,
+                    4..=7 => 4,
+                    2..=3 => 2,
+                    _ => 1,
+                };
+            }
+        });
+        out
+    }
+
+    fn matmul_rows(&self, bytes: &[u8], x: &[f32], t: usize) -> Vec<f32> {
         let xq = self.quantize(x, t);
         let (n, nb) = (self.rows, self.cols / QK);
         let rb = nb * self.fmt.block_bytes();
@@ -109,7 +190,7 @@ impl FastQ {
                 let t1 = (t0 + TOKEN_TILE).min(t);
                 let x_at = |tt: usize| &xq[tt * nb..(tt + 1) * nb];
                 for r in r0..r1 {
-                    let w = &self.bytes[r * rb..(r + 1) * rb];
+                    let w = &bytes[r * rb..(r + 1) * rb];
                     // SAFETY (writes): (tt, r) belongs to this task only; in bounds.
                     let mut tt = t0;
                     // 8 tokens share each weight block's decoding (6% fewer
@@ -183,6 +264,39 @@ mod tests {
     use super::*;
     use candle_core::quantized::QMatMul;
     use candle_core::Module;
+
+    #[test]
+    fn packed_and_row_layouts_agree() {
+        if !qpack::available() {
+            return;
+        }
+        let dev = Device::Cpu;
+        for dt in [GgmlDType::Q4_1, GgmlDType::Q8_0] {
+            for (rows, cols) in [(96usize, 64usize), (576, 576), (576, 1536)] {
+                let w = Tensor::randn(0f32, 1.0, (rows, cols), &dev).unwrap();
+                let q = QTensor::quantize(&w, dt).unwrap();
+                let f = FastQ::new(&q).unwrap().expect("kernel");
+                let bytes = q.data().unwrap().to_vec();
+                assert!(matches!(f.layout, Layout::Packed(_)));
+                for t in [1usize, 2, 3, 7, 70, 1024] {
+                    let x: Vec<f32> = Tensor::randn(0f32, 1.0, (t, cols), &dev)
+                        .unwrap()
+                        .flatten_all()
+                        .unwrap()
+                        .to_vec1()
+                        .unwrap();
+                    let a = f.matmul_slice(&x, t);
+                    let b = f.matmul_rows(&bytes, &x, t);
+                    for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+                        assert!(
+                            (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                            "{dt:?} t={t} at {i}: {a} {b}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn matches_candle_qmatmul() {
