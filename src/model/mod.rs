@@ -14,6 +14,7 @@ pub mod qkernel;
 pub mod qmatmul;
 pub mod qpack;
 pub(crate) mod safetensors_loader;
+pub mod softmax;
 pub mod transformer;
 pub mod weights;
 

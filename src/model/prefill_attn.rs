@@ -10,6 +10,8 @@
 
 use rayon::prelude::*;
 
+use super::softmax::exp_shifted;
+
 /// Queries per task.
 const Q_BLOCK: usize = 16;
 
@@ -157,13 +159,7 @@ fn block<const AVX: bool>(
         }
         let mut z = vec![0f32; n_rep];
         for r in 0..n_rep {
-            let row = &mut s[r * n..(r + 1) * n];
-            let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-            let mut sum = 0f32;
-            for x in row.iter_mut() {
-                *x = (*x - m).exp();
-                sum += *x;
-            }
+            let (_, sum) = exp_shifted(&mut s[r * n..(r + 1) * n]);
             z[r] = if sum > 0.0 { 1.0 / sum } else { 0.0 };
         }
         let o = &mut out[qi * n_rep * hd..(qi + 1) * n_rep * hd];
