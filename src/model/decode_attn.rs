@@ -57,6 +57,7 @@ unsafe fn partial_avx2(
 /// a query is kept in registers over the whole range.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,fma")]
+#[allow(clippy::needless_range_loop)] // register arrays indexed in step
 unsafe fn partial_avx512<const HC: usize>(
     q: &[f32],
     k: &[f32],
@@ -302,7 +303,11 @@ mod bench {
         for _ in 0..20 {
             let t = std::time::Instant::now();
             for l in 0..layers {
-                let (kl, vl) = if std::env::var_os("ONE").is_some() { (&k[0], &v[0]) } else { (&k[l], &v[l]) };
+                let (kl, vl) = if std::env::var_os("ONE").is_some() {
+                    (&k[0], &v[0])
+                } else {
+                    (&k[l], &v[l])
+                };
                 std::hint::black_box(super::decode_attention(
                     &q,
                     nh,

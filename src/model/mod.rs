@@ -15,6 +15,8 @@ pub mod qmatmul;
 pub mod qpack;
 pub(crate) mod safetensors_loader;
 pub mod softmax;
+#[cfg(target_arch = "x86_64")]
+pub mod tiled_attn;
 pub mod transformer;
 pub mod weights;
 

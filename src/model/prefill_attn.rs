@@ -10,7 +10,9 @@
 
 use rayon::prelude::*;
 
-use super::softmax::exp_shifted;
+use super::softmax::{exp_shifted, has_avx512f};
+#[cfg(target_arch = "x86_64")]
+use super::tiled_attn;
 
 /// Queries per task.
 const Q_BLOCK: usize = 16;
@@ -251,6 +253,19 @@ pub fn prefill_attention<'a>(
     let t = q_pos.len();
     let n_rep = n_heads / n_kv;
     let nqb = t.div_ceil(Q_BLOCK);
+    #[cfg(target_arch = "x86_64")]
+    let tiled = has_avx512f() && (hd == 64 || hd == 128);
+    #[cfg(not(target_arch = "x86_64"))]
+    let tiled = false;
+    // The tiled kernel reads each head's keys transposed; done once per head.
+    let kts: Vec<Vec<f32>> = if tiled {
+        (0..n_kv)
+            .into_par_iter()
+            .map(|h| tiled_attn::transpose_keys(k_at(h), k_pos_at(h).len(), hd))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let parts: Vec<Vec<f32>> = (0..n_kv * nqb)
         .into_par_iter()
         .map(|task| {
@@ -265,6 +280,22 @@ pub fn prefill_attention<'a>(
             }
             let mut out = vec![0f32; qr.len() * n_rep * hd];
             let (kp, k, v) = (k_pos_at(h), k_at(h), v_at(h));
+            #[cfg(target_arch = "x86_64")]
+            if tiled {
+                // SAFETY: the CPU has AVX-512F (checked above); hd is 64 or 128.
+                unsafe {
+                    if hd == 64 {
+                        tiled_attn::block::<4>(
+                            &qs, n_rep, qr, q_pos, kp, window, &kts[h], v, &mut out,
+                        )
+                    } else {
+                        tiled_attn::block::<8>(
+                            &qs, n_rep, qr, q_pos, kp, window, &kts[h], v, &mut out,
+                        )
+                    }
+                };
+                return out;
+            }
             #[cfg(target_arch = "x86_64")]
             if has_avx2_fma() && hd.is_multiple_of(8) {
                 // SAFETY: the CPU has the features (checked above).

@@ -73,7 +73,7 @@ impl Packed {
     /// Repacks `bytes` (the file's row-major blocks); `None` when rows are
     /// not a multiple of 16.
     pub fn new(fmt: WFormat, bytes: &[u8], rows: usize, cols: usize) -> Option<Packed> {
-        if rows % ROWS != 0 || cols % QK != 0 {
+        if !rows.is_multiple_of(ROWS) || !cols.is_multiple_of(QK) {
             return None;
         }
         let nb = cols / QK;
