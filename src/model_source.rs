@@ -24,6 +24,20 @@ pub fn load_options(dtype: &str) -> Option<LoadOptions> {
     Some(o)
 }
 
+/// The `kv_dtype` values: `auto` is f16 with `dtype = quant` (llama.cpp's
+/// default cache too) and the activation dtype otherwise.
+pub const KV_DTYPES: &[&str] = &["auto", "f32", "f16", "bf16"];
+
+fn kv_dtype_of(kv_dtype: &str) -> Option<Option<Dtype>> {
+    Some(match kv_dtype {
+        "auto" => None,
+        "f32" => Some(Dtype::F32),
+        "f16" => Some(Dtype::F16),
+        "bf16" => Some(Dtype::BF16),
+        _ => return None,
+    })
+}
+
 /// A path, or a pin name resolved by fetching it into `store`.
 pub fn resolve_model(model: &str, store: &Path) -> Result<PathBuf> {
     let p = PathBuf::from(model);
@@ -42,15 +56,25 @@ pub fn resolve_model(model: &str, store: &Path) -> Result<PathBuf> {
     ))
 }
 
-/// Load a GGUF file or an HF directory with the given dtype.
-pub fn load_model(path: &Path, dtype: &str) -> Result<Model> {
-    let opts = load_options(dtype).ok_or_else(|| {
+/// Load a GGUF file or an HF directory with the given dtype and cache dtype.
+pub fn load_model(path: &Path, dtype: &str, kv_dtype: &str) -> Result<Model> {
+    let mut opts = load_options(dtype).ok_or_else(|| {
         input_err(
             path.display(),
             "dtype",
             format!("'{dtype}' is not one of {}", DTYPES.join(", ")),
         )
     })?;
+    let kv = kv_dtype_of(kv_dtype).ok_or_else(|| {
+        input_err(
+            path.display(),
+            "kv_dtype",
+            format!("'{kv_dtype}' is not one of {}", KV_DTYPES.join(", ")),
+        )
+    })?;
+    if kv.is_some() {
+        opts.kv_dtype = kv;
+    }
     if path.is_dir() {
         Model::load_hf_dir(path, &opts)
     } else {

@@ -82,6 +82,9 @@ pub enum Command {
         /// quant, f32, f16 or bf16.
         #[arg(long)]
         dtype: Option<String>,
+        /// KV-cache storage: auto, f32, f16 or bf16.
+        #[arg(long)]
+        kv_dtype: Option<String>,
         /// Print a JSON object: prompt_ids, new_ids, text, ttft_ms, tpot_ms.
         #[arg(long)]
         json: bool,
@@ -101,6 +104,8 @@ pub enum Command {
         max_windows: Option<usize>,
         #[arg(long)]
         dtype: Option<String>,
+        #[arg(long)]
+        kv_dtype: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -140,6 +145,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             temperature,
             seed,
             dtype,
+            kv_dtype,
             json,
         } => model_cmds::generate_cmd(
             &cli.store,
@@ -152,6 +158,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 temperature,
                 seed,
                 dtype,
+                kv_dtype,
                 json,
             },
         ),
@@ -162,6 +169,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             stride,
             max_windows,
             dtype,
+            kv_dtype,
             json,
         } => model_cmds::perplexity_cmd(
             &cli.store,
@@ -172,6 +180,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 stride,
                 max_windows,
                 dtype,
+                kv_dtype,
                 json,
             },
         ),

@@ -42,12 +42,14 @@ pub struct GenerateArgs {
     pub temperature: Option<f64>,
     pub seed: Option<u64>,
     pub dtype: Option<String>,
+    pub kv_dtype: Option<String>,
     pub json: bool,
 }
 
 pub fn generate_cmd(store: &Path, a: GenerateArgs) -> anyhow::Result<i32> {
     let path = gguf_of(&resolve_model(&a.model, store)?)?;
     let dtype: String = or_default(a.dtype, "generate", "dtype")?;
+    let kv_dtype: String = or_default(a.kv_dtype, "generate", "kv_dtype")?;
     let max_tokens: usize = or_default(a.max_tokens, "generate", "max_new_tokens")?;
     let temperature: f64 = or_default(a.temperature, "generate", "temperature")?;
     let seed: u64 = or_default(a.seed, "generate", "seed")?;
@@ -74,7 +76,7 @@ pub fn generate_cmd(store: &Path, a: GenerateArgs) -> anyhow::Result<i32> {
             "give --prompt TEXT or --prompt-ids-file FILE"
         )),
     };
-    let model = load_model(&path, &dtype)?;
+    let model = load_model(&path, &dtype, &kv_dtype)?;
     let gen = generate(
         &model,
         &prompt_ids,
@@ -99,6 +101,7 @@ pub fn generate_cmd(store: &Path, a: GenerateArgs) -> anyhow::Result<i32> {
             "tpot_ms": gen.tpot_ms,
             "stop_reason": gen.stop_reason,
             "dtype": dtype,
+            "kv_dtype": kv_dtype,
         });
         println!("{v}");
     } else {
@@ -143,6 +146,7 @@ pub struct PerplexityArgs {
     pub stride: Option<usize>,
     pub max_windows: Option<usize>,
     pub dtype: Option<String>,
+    pub kv_dtype: Option<String>,
     pub json: bool,
 }
 
@@ -152,6 +156,7 @@ pub fn perplexity_cmd(store: &Path, a: PerplexityArgs) -> anyhow::Result<i32> {
     let stride = a.stride.unwrap_or(window);
     let max_windows: usize = or_default(a.max_windows, "perplexity", "max_windows")?;
     let dtype: String = or_default(a.dtype, "perplexity", "dtype")?;
+    let kv_dtype: String = or_default(a.kv_dtype, "perplexity", "kv_dtype")?;
     if window < 2 || stride == 0 || stride > window {
         anyhow::bail!(input_err(
             "command line",
@@ -173,12 +178,12 @@ pub fn perplexity_cmd(store: &Path, a: PerplexityArgs) -> anyhow::Result<i32> {
             )
         ));
     }
-    let model = load_model(&path, &dtype)?;
+    let model = load_model(&path, &dtype, &kv_dtype)?;
     let r = perplexity(&model, &ids, window, stride, max_windows)?;
     if a.json {
         println!(
             "{}",
-            serde_json::json!({ "ppl": r.ppl, "tokens": r.tokens, "windows": r.nll_per_window.len(), "window": window, "stride": stride, "dtype": dtype })
+            serde_json::json!({ "ppl": r.ppl, "tokens": r.tokens, "windows": r.nll_per_window.len(), "window": window, "stride": stride, "dtype": dtype, "kv_dtype": kv_dtype })
         );
     } else {
         println!("ppl {:.4}", r.ppl);

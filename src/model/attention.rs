@@ -12,6 +12,7 @@
 use std::ops::Range;
 
 use candle_core::{CpuStorage, DType, Layout, Storage, Tensor};
+use half::f16;
 
 use super::decode_attn::decode_attention;
 use super::linear::{FusedLinear, Linear};
@@ -109,13 +110,19 @@ impl HeadRows {
     }
 }
 
-/// Runs `f` over the raw f32 storage of `keys`/`vals` `[kv, L, hd]`; None
-/// (the caller takes the tensor path) unless both are f32 on CPU with
+/// The cache storage of one layer as the fused kernels read it.
+enum HeadData<'a> {
+    F32(&'a [f32], &'a [f32]),
+    F16(&'a [f16], &'a [f16]),
+}
+
+/// Runs `f` over the raw storage of `keys`/`vals` `[kv, L, hd]`; None (the
+/// caller takes the tensor path) unless both are f32 or f16 on CPU with
 /// unit-stride rows.
-fn with_f32_heads<R>(
+fn with_heads<R>(
     keys: &Tensor,
     vals: &Tensor,
-    f: impl FnOnce(&[f32], &[f32], HeadRows) -> Result<R>,
+    f: impl FnOnce(HeadData<'_>, HeadRows) -> Result<R>,
 ) -> Result<Option<R>> {
     let (_, l, hd) = keys.dims3()?;
     let ((ks, kl), (vs, vl)) = (keys.storage_and_layout(), vals.storage_and_layout());
@@ -123,9 +130,14 @@ fn with_f32_heads<R>(
     if !rows_ok(kl) || !rows_ok(vl) {
         return Ok(None);
     }
-    let (Storage::Cpu(CpuStorage::F32(kd)), Storage::Cpu(CpuStorage::F32(vd))) = (&*ks, &*vs)
-    else {
-        return Ok(None);
+    let data = match (&*ks, &*vs) {
+        (Storage::Cpu(CpuStorage::F32(kd)), Storage::Cpu(CpuStorage::F32(vd))) => {
+            HeadData::F32(kd, vd)
+        }
+        (Storage::Cpu(CpuStorage::F16(kd)), Storage::Cpu(CpuStorage::F16(vd))) => {
+            HeadData::F16(kd, vd)
+        }
+        _ => return Ok(None),
     };
     let rows = HeadRows {
         k_start: kl.start_offset(),
@@ -134,11 +146,17 @@ fn with_f32_heads<R>(
         v_stride: vl.stride()[0],
         len: l * hd,
     };
-    f(kd, vd, rows).map(Some)
+    f(data, rows).map(Some)
+}
+
+/// `q` as f32 rows, multiplied by `scale`.
+fn scaled_f32(q: &Tensor, scale: f32) -> Result<Vec<f32>> {
+    let q = q.to_dtype(DType::F32)?.flatten_all()?;
+    Ok(q.to_vec1::<f32>()?.into_iter().map(|x| x * scale).collect())
 }
 
 /// One query over all of `keys`/`vals` `[kv, L, hd]` with `decode_attn`;
-/// None when the tensors are not f32 on CPU with unit-stride rows.
+/// None when the cache storage is not one the kernels read.
 fn fused_decode(
     q: &Tensor,
     keys: &Tensor,
@@ -147,16 +165,22 @@ fn fused_decode(
     scale: f32,
 ) -> Result<Option<Tensor>> {
     let (nkv, l, hd) = keys.dims3()?;
-    with_f32_heads(keys, vals, |kd, vd, rows| {
-        let q = q.to_dtype(DType::F32)?.flatten_all()?;
-        let qv: Vec<f32> = q.to_vec1::<f32>()?.into_iter().map(|x| x * scale).collect();
-        let out = decode_attention(&qv, nh, nkv, hd, l, |h| &kd[rows.k(h)], |h| &vd[rows.v(h)]);
-        Ok(Tensor::from_vec(out, (1, nh * hd), q.device())?)
+    with_heads(keys, vals, |data, rows| {
+        let qv = scaled_f32(q, scale)?;
+        let out = match data {
+            HeadData::F32(kd, vd) => {
+                decode_attention(&qv, nh, nkv, hd, l, |h| &kd[rows.k(h)], |h| &vd[rows.v(h)])
+            }
+            HeadData::F16(kd, vd) => {
+                decode_attention(&qv, nh, nkv, hd, l, |h| &kd[rows.k(h)], |h| &vd[rows.v(h)])
+            }
+        };
+        Ok(Tensor::from_vec(out, (1, nh * hd), q.device())?.to_dtype(q.dtype())?)
     })
 }
 
 /// All of this call's queries over the cache with `prefill_attn`; None when
-/// the tensors are not f32 on CPU with unit-stride rows.
+/// the cache storage is not one the kernels read.
 #[allow(clippy::too_many_arguments)]
 fn fused_prefill(
     q: &Tensor,
@@ -170,34 +194,41 @@ fn fused_prefill(
 ) -> Result<Option<Tensor>> {
     let (nkv, _, hd) = keys.dims3()?;
     let t = positions.len();
-    with_f32_heads(keys, vals, |kd, vd, rows| {
-        let scale = 1.0 / (hd as f32).sqrt();
-        let qv: Vec<f32> = q
-            .to_dtype(DType::F32)?
-            .flatten_all()?
-            .to_vec1::<f32>()?
-            .into_iter()
-            .map(|x| x * scale)
-            .collect();
+    with_heads(keys, vals, |data, rows| {
+        let qv = scaled_f32(q, 1.0 / (hd as f32).sqrt())?;
         let per_head = cache.is_per_head(layer);
-        let out = prefill_attention(
-            &qv,
-            nh,
-            nkv,
-            hd,
-            positions,
-            window,
-            |h| {
-                if per_head {
-                    cache.head_positions(layer, h)
-                } else {
-                    cache.positions(layer)
-                }
-            },
-            |h| &kd[rows.k(h)],
-            |h| &vd[rows.v(h)],
-        );
-        Ok(Tensor::from_vec(out, (t, nh * hd), q.device())?)
+        let k_pos = |h| {
+            if per_head {
+                cache.head_positions(layer, h)
+            } else {
+                cache.positions(layer)
+            }
+        };
+        let out = match data {
+            HeadData::F32(kd, vd) => prefill_attention(
+                &qv,
+                nh,
+                nkv,
+                hd,
+                positions,
+                window,
+                k_pos,
+                |h| &kd[rows.k(h)],
+                |h| &vd[rows.v(h)],
+            ),
+            HeadData::F16(kd, vd) => prefill_attention(
+                &qv,
+                nh,
+                nkv,
+                hd,
+                positions,
+                window,
+                k_pos,
+                |h| &kd[rows.k(h)],
+                |h| &vd[rows.v(h)],
+            ),
+        };
+        Ok(Tensor::from_vec(out, (t, nh * hd), q.device())?.to_dtype(q.dtype())?)
     })
 }
 
@@ -272,6 +303,8 @@ impl Attention {
             }
         }
         let mask = build_mask(positions, cache, layer, self.window, x.device())?;
+        // The cache may be stored narrower than the activations (f16 for f32).
+        let (keys, vals) = (keys.to_dtype(q.dtype())?, vals.to_dtype(q.dtype())?);
         // Scaling Q (T rows) is cheaper than scaling the scores (T x L).
         let qg = (q.reshape((nkv, n_rep * t, hd))? * scale)?;
         let mut scores = qg.matmul(&keys.t()?)?.to_dtype(DType::F32)?;

@@ -10,6 +10,7 @@
 
 use rayon::prelude::*;
 
+use super::kv_elem::KvElem;
 use super::prefill_attn::{has_avx2_fma, simd};
 use super::softmax::{exp_shifted, has_avx512f};
 
@@ -58,10 +59,10 @@ unsafe fn partial_avx2(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,fma")]
 #[allow(clippy::needless_range_loop)] // register arrays indexed in step
-unsafe fn partial_avx512<const HC: usize>(
+unsafe fn partial_avx512<E: KvElem, const HC: usize>(
     q: &[f32],
-    k: &[f32],
-    v: &[f32],
+    k: &[E],
+    v: &[E],
     range: std::ops::Range<usize>,
 ) -> Partial {
     use std::arch::x86_64::*;
@@ -83,9 +84,9 @@ unsafe fn partial_avx512<const HC: usize>(
         let row = &mut s[r * n..(r + 1) * n];
         for (j, sj) in row.iter_mut().enumerate() {
             let key = kp.add(j * hd);
-            let mut a = _mm512_mul_ps(qv[0], _mm512_loadu_ps(key));
+            let mut a = _mm512_mul_ps(qv[0], E::load16(key));
             for c in 1..HC {
-                a = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(key.add(16 * c)), a);
+                a = _mm512_fmadd_ps(qv[c], E::load16(key.add(16 * c)), a);
             }
             *sj = _mm512_reduce_add_ps(a);
         }
@@ -94,7 +95,7 @@ unsafe fn partial_avx512<const HC: usize>(
         for (j, &p) in row.iter().enumerate() {
             let (pb, val) = (_mm512_set1_ps(p), vp.add(j * hd));
             for c in 0..HC {
-                o[c] = _mm512_fmadd_ps(pb, _mm512_loadu_ps(val.add(16 * c)), o[c]);
+                o[c] = _mm512_fmadd_ps(pb, E::load16(val.add(16 * c)), o[c]);
             }
         }
         for c in 0..HC {
@@ -170,14 +171,14 @@ fn partial<const AVX: bool>(
 /// `q` `[n_heads, hd]` (already scaled by 1/sqrt(hd)); `k_at(h)`/`v_at(h)`
 /// give KV head h's rows `[len, hd]`. Returns `[n_heads * hd]` (head-major,
 /// the layout the output projection reads).
-pub fn decode_attention<'a>(
+pub fn decode_attention<'a, E: KvElem>(
     q: &[f32],
     n_heads: usize,
     n_kv: usize,
     hd: usize,
     len: usize,
-    k_at: impl Fn(usize) -> &'a [f32] + Sync,
-    v_at: impl Fn(usize) -> &'a [f32] + Sync,
+    k_at: impl Fn(usize) -> &'a [E] + Sync,
+    v_at: impl Fn(usize) -> &'a [E] + Sync,
 ) -> Vec<f32> {
     let n_rep = n_heads / n_kv;
     let threads = rayon::current_num_threads().max(1);
@@ -196,18 +197,22 @@ pub fn decode_attention<'a>(
                 // SAFETY: the CPU has the features (checked above).
                 return unsafe {
                     if hd == 64 {
-                        partial_avx512::<4>(qh, k_at(h), v_at(h), r)
+                        partial_avx512::<E, 4>(qh, k_at(h), v_at(h), r)
                     } else {
-                        partial_avx512::<8>(qh, k_at(h), v_at(h), r)
+                        partial_avx512::<E, 8>(qh, k_at(h), v_at(h), r)
                     }
                 };
             }
+            // Without AVX-512 the range is read as f32 (a copy for f16 caches).
+            let k = E::to_f32s(&k_at(h)[r.start * hd..r.end * hd]);
+            let v = E::to_f32s(&v_at(h)[r.start * hd..r.end * hd]);
+            let r = 0..r.len();
             #[cfg(target_arch = "x86_64")]
             if hd == 64 && has_avx2_fma() {
                 // SAFETY: the CPU has the features (checked above).
-                return unsafe { partial_avx2(qh, k_at(h), v_at(h), hd, r) };
+                return unsafe { partial_avx2(qh, &k, &v, hd, r) };
             }
-            partial::<false>(qh, k_at(h), v_at(h), hd, r)
+            partial::<false>(qh, &k, &v, hd, r)
         })
         .collect();
     let mut out = vec![0f32; n_heads * hd];
@@ -253,6 +258,13 @@ mod tests {
             let q: Vec<f32> = (0..nh * hd).map(|_| rnd() * 2.0).collect();
             let k: Vec<f32> = (0..nkv * len * hd).map(|_| rnd()).collect();
             let v: Vec<f32> = (0..nkv * len * hd).map(|_| rnd()).collect();
+            // values an f16 cache holds exactly, so both storages must agree
+            let (k, v): (Vec<f32>, Vec<f32>) = (
+                k.iter().map(|&x| half::f16::from_f32(x).to_f32()).collect(),
+                v.iter().map(|&x| half::f16::from_f32(x).to_f32()).collect(),
+            );
+            let k16: Vec<half::f16> = k.iter().map(|&x| half::f16::from_f32(x)).collect();
+            let v16: Vec<half::f16> = v.iter().map(|&x| half::f16::from_f32(x)).collect();
             let got = decode_attention(
                 &q,
                 nh,
@@ -262,6 +274,18 @@ mod tests {
                 |h| &k[h * len * hd..(h + 1) * len * hd],
                 |h| &v[h * len * hd..(h + 1) * len * hd],
             );
+            let got16 = decode_attention(
+                &q,
+                nh,
+                nkv,
+                hd,
+                len,
+                |h| &k16[h * len * hd..(h + 1) * len * hd],
+                |h| &v16[h * len * hd..(h + 1) * len * hd],
+            );
+            for (a, b) in got.iter().zip(&got16) {
+                assert!((a - b).abs() < 1e-6, "f32 vs f16 cache: {a} vs {b}");
+            }
             for qh in 0..nh {
                 let h = qh / (nh / nkv);
                 let sc: Vec<f32> = (0..len)

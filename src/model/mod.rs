@@ -7,6 +7,7 @@ pub mod block;
 pub mod config;
 pub mod decode_attn;
 pub(crate) mod gguf_loader;
+pub mod kv_elem;
 pub mod linear;
 pub mod mlp;
 pub mod prefill_attn;

@@ -10,6 +10,7 @@
 
 use rayon::prelude::*;
 
+use super::kv_elem::KvElem;
 use super::softmax::{exp_shifted, has_avx512f};
 #[cfg(target_arch = "x86_64")]
 use super::tiled_attn;
@@ -239,7 +240,7 @@ pub(crate) fn has_avx2_fma() -> bool {
 /// `k_pos_at(h)`. Returns `[t, n_heads * hd]` (token-major, the layout the
 /// output projection reads). A query that sees no key gets zeros.
 #[allow(clippy::too_many_arguments)]
-pub fn prefill_attention<'a>(
+pub fn prefill_attention<'a, E: KvElem>(
     q: &[f32],
     n_heads: usize,
     n_kv: usize,
@@ -247,8 +248,8 @@ pub fn prefill_attention<'a>(
     q_pos: &[i64],
     window: Option<usize>,
     k_pos_at: impl Fn(usize) -> &'a [i64] + Sync,
-    k_at: impl Fn(usize) -> &'a [f32] + Sync,
-    v_at: impl Fn(usize) -> &'a [f32] + Sync,
+    k_at: impl Fn(usize) -> &'a [E] + Sync,
+    v_at: impl Fn(usize) -> &'a [E] + Sync,
 ) -> Vec<f32> {
     let t = q_pos.len();
     let n_rep = n_heads / n_kv;
@@ -266,6 +267,14 @@ pub fn prefill_attention<'a>(
     } else {
         Vec::new()
     };
+    // The other kernels read f32 rows (borrowed for an f32 cache).
+    let rows: Vec<_> = if tiled {
+        Vec::new()
+    } else {
+        (0..n_kv)
+            .map(|h| (E::to_f32s(k_at(h)), E::to_f32s(v_at(h))))
+            .collect()
+    };
     let parts: Vec<Vec<f32>> = (0..n_kv * nqb)
         .into_par_iter()
         .map(|task| {
@@ -279,23 +288,25 @@ pub fn prefill_attention<'a>(
                 }
             }
             let mut out = vec![0f32; qr.len() * n_rep * hd];
-            let (kp, k, v) = (k_pos_at(h), k_at(h), v_at(h));
+            let kp = k_pos_at(h);
             #[cfg(target_arch = "x86_64")]
             if tiled {
+                let v = v_at(h);
                 // SAFETY: the CPU has AVX-512F (checked above); hd is 64 or 128.
                 unsafe {
                     if hd == 64 {
-                        tiled_attn::block::<4>(
+                        tiled_attn::block::<E, 4>(
                             &qs, n_rep, qr, q_pos, kp, window, &kts[h], v, &mut out,
                         )
                     } else {
-                        tiled_attn::block::<8>(
+                        tiled_attn::block::<E, 8>(
                             &qs, n_rep, qr, q_pos, kp, window, &kts[h], v, &mut out,
                         )
                     }
                 };
                 return out;
             }
+            let (k, v) = (&rows[h].0[..], &rows[h].1[..]);
             #[cfg(target_arch = "x86_64")]
             if has_avx2_fma() && hd.is_multiple_of(8) {
                 // SAFETY: the CPU has the features (checked above).
@@ -337,6 +348,13 @@ mod tests {
         let q: Vec<f32> = (0..nh * t * hd).map(|_| rnd() * 0.5).collect();
         let k: Vec<f32> = (0..nkv * len * hd).map(|_| rnd()).collect();
         let v: Vec<f32> = (0..nkv * len * hd).map(|_| rnd()).collect();
+        // values an f16 cache holds exactly, so both storages must agree
+        let (k, v): (Vec<f32>, Vec<f32>) = (
+            k.iter().map(|&x| half::f16::from_f32(x).to_f32()).collect(),
+            v.iter().map(|&x| half::f16::from_f32(x).to_f32()).collect(),
+        );
+        let k16: Vec<half::f16> = k.iter().map(|&x| half::f16::from_f32(x)).collect();
+        let v16: Vec<half::f16> = v.iter().map(|&x| half::f16::from_f32(x)).collect();
         // head 1's keys at shifted positions (per-head layouts), gaps included
         let kp: Vec<Vec<i64>> = (0..nkv)
             .map(|h| (0..len as i64).map(|j| j * (1 + h as i64)).collect())
@@ -354,6 +372,20 @@ mod tests {
                 |h| &k[h * len * hd..(h + 1) * len * hd],
                 |h| &v[h * len * hd..(h + 1) * len * hd],
             );
+            let got16 = prefill_attention(
+                &q,
+                nh,
+                nkv,
+                hd,
+                &q_pos,
+                window,
+                |h| &kp[h],
+                |h| &k16[h * len * hd..(h + 1) * len * hd],
+                |h| &v16[h * len * hd..(h + 1) * len * hd],
+            );
+            for (a, b) in got.iter().zip(&got16) {
+                assert!((a - b).abs() < 1e-6, "f32 vs f16 cache: {a} vs {b}");
+            }
             for qh in 0..nh {
                 let h = qh / (nh / nkv);
                 for i in 0..t {

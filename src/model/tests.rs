@@ -126,6 +126,30 @@ fn decode_with_cache_equals_full_recompute() {
 }
 
 #[test]
+fn f16_cache_decodes_like_the_f32_cache() {
+    let d = TempDir::new("tiny16");
+    write_tiny(&d.0, "llama", None, None);
+    let m32 = Model::load_hf_dir(&d.0, &LoadOptions::f32()).unwrap();
+    let o16 = LoadOptions {
+        kv_dtype: Some(Dtype::F16),
+        ..LoadOptions::f32()
+    };
+    let m16 = Model::load_hf_dir(&d.0, &o16).unwrap();
+    let (mut c32, mut c16) = (m32.new_cache(), m16.new_cache());
+    assert_eq!(c16.dtype(), DType::F16);
+    let a = run(&m32, &IDS[..7], &pos(0..7), &mut c32, Logits::All);
+    let b = run(&m16, &IDS[..7], &pos(0..7), &mut c16, Logits::All);
+    assert!(max_diff(&a, &b) < 5e-2, "prefill: {}", max_diff(&a, &b));
+    for i in 7..10 {
+        let a = run(&m32, &IDS[i..i + 1], &[i as i64], &mut c32, Logits::Last);
+        let b = run(&m16, &IDS[i..i + 1], &[i as i64], &mut c16, Logits::Last);
+        let d = max_diff(&a, &b);
+        // K/V rounded to 11 significant bits: ~1e-3 relative, not more
+        assert!(d < 5e-2 && d > 0.0, "step {i}: {d}");
+    }
+}
+
+#[test]
 fn truncate_then_redecode_equals_never_decoded() {
     let (_d, m) = tiny("llama", None);
     let mut a = m.new_cache();

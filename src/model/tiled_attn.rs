@@ -10,6 +10,7 @@
 
 use std::arch::x86_64::*;
 
+use super::kv_elem::KvElem;
 use super::prefill_attn::visible;
 use super::softmax::avx512::exp_shifted;
 
@@ -17,11 +18,11 @@ use super::softmax::avx512::exp_shifted;
 const KB: usize = 16;
 
 /// One KV head's keys `[len, hd]` as blocks `[len/16, hd, 16]`, zero padded.
-pub fn transpose_keys(k: &[f32], len: usize, hd: usize) -> Vec<f32> {
+pub fn transpose_keys<E: KvElem>(k: &[E], len: usize, hd: usize) -> Vec<f32> {
     let mut kt = vec![0f32; len.div_ceil(KB) * hd * KB];
     for (j, key) in k[..len * hd].chunks_exact(hd).enumerate() {
         let blk = &mut kt[(j / KB) * hd * KB..][..hd * KB];
-        for (d, &x) in key.iter().enumerate() {
+        for (d, &x) in E::to_f32s(key).iter().enumerate() {
             blk[d * KB + j % KB] = x;
         }
     }
@@ -58,10 +59,10 @@ unsafe fn scores<const HC: usize, const R: usize>(
 /// `o[r] = scale[r] * Σ_c p[r][c] v[c]` over `n` value rows.
 #[inline(always)]
 #[allow(clippy::needless_range_loop)] // register arrays indexed in step
-unsafe fn weighted_values<const HC: usize, const R: usize>(
+unsafe fn weighted_values<E: KvElem, const HC: usize, const R: usize>(
     p: [*const f32; R],
     scale: [f32; R],
-    v: *const f32,
+    v: *const E,
     n: usize,
     o: [*mut f32; R],
 ) {
@@ -69,7 +70,7 @@ unsafe fn weighted_values<const HC: usize, const R: usize>(
     let mut acc = [[_mm512_setzero_ps(); HC]; R];
     for c in 0..n {
         let val = v.add(c * hd);
-        let vr: [__m512; HC] = std::array::from_fn(|i| _mm512_loadu_ps(val.add(16 * i)));
+        let vr: [__m512; HC] = std::array::from_fn(|i| E::load16(val.add(16 * i)));
         for r in 0..R {
             let pb = _mm512_set1_ps(*p[r].add(c));
             for i in 0..HC {
@@ -92,7 +93,7 @@ unsafe fn weighted_values<const HC: usize, const R: usize>(
 /// The CPU must have AVX-512F and FMA. Slice lengths are asserted.
 #[target_feature(enable = "avx512f,fma")]
 #[allow(clippy::too_many_arguments)]
-pub unsafe fn block<const HC: usize>(
+pub unsafe fn block<E: KvElem, const HC: usize>(
     qs: &[f32],
     n_rep: usize,
     q_range: std::ops::Range<usize>,
@@ -100,7 +101,7 @@ pub unsafe fn block<const HC: usize>(
     k_pos: &[i64],
     window: Option<usize>,
     kt: &[f32],
-    v: &[f32],
+    v: &[E],
     out: &mut [f32],
 ) {
     let hd = 16 * HC;
@@ -174,7 +175,7 @@ pub unsafe fn block<const HC: usize>(
     let mut r = 0;
     while r < rows {
         if rows - r >= group && group == 4 {
-            weighted_values::<HC, 4>(
+            weighted_values::<E, HC, 4>(
                 std::array::from_fn(|i| prow(r + i)),
                 std::array::from_fn(|i| z[r + i]),
                 vp,
@@ -183,7 +184,7 @@ pub unsafe fn block<const HC: usize>(
             );
             r += 4;
         } else if rows - r >= group && group == 2 {
-            weighted_values::<HC, 2>(
+            weighted_values::<E, HC, 2>(
                 std::array::from_fn(|i| prow(r + i)),
                 std::array::from_fn(|i| z[r + i]),
                 vp,
@@ -192,7 +193,7 @@ pub unsafe fn block<const HC: usize>(
             );
             r += 2;
         } else {
-            weighted_values::<HC, 1>([prow(r)], [z[r]], vp, nv, [orow(r)]);
+            weighted_values::<E, HC, 1>([prow(r)], [z[r]], vp, nv, [orow(r)]);
             r += 1;
         }
     }

@@ -54,6 +54,7 @@ pub struct Model {
     lm_head: Linear,
     rope: Rope,
     dtype: DType,
+    kv_dtype: DType,
     device: Device,
 }
 
@@ -77,6 +78,7 @@ impl Model {
             norm,
             lm_head,
             dtype: opts.dtype.dtype(),
+            kv_dtype: opts.kv_dtype.unwrap_or(opts.dtype).dtype(),
             device: opts.device.clone(),
             cfg,
         })
@@ -104,9 +106,14 @@ impl Model {
         &self.device
     }
 
-    /// Activation and KV-cache dtype.
+    /// Activation dtype.
     pub fn dtype(&self) -> DType {
         self.dtype
+    }
+
+    /// KV-cache storage dtype.
+    pub fn kv_dtype(&self) -> DType {
+        self.kv_dtype
     }
 
     pub fn rope(&self) -> &Rope {
@@ -119,7 +126,7 @@ impl Model {
             self.cfg.n_layers,
             self.cfg.n_kv_heads,
             self.cfg.head_dim,
-            self.dtype,
+            self.kv_dtype,
             &self.device,
             self.rope.clone(),
         )

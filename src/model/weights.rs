@@ -43,6 +43,8 @@ pub struct LoadOptions {
     /// (Q5_0, Q5_1; Q4_1 has kvlab's own kernel) to Q8_0 — several times
     /// faster on CPU.
     pub requant_q8: bool,
+    /// KV-cache storage; `None`: the activation dtype.
+    pub kv_dtype: Option<Dtype>,
     pub device: Device,
 }
 
@@ -53,16 +55,20 @@ impl LoadOptions {
             dtype: Dtype::F32,
             quantized: false,
             requant_q8: false,
+            kv_dtype: None,
             device: Device::Cpu,
         }
     }
 
-    /// The fast CPU path: quantized projections, f32 activations.
+    /// The fast CPU path: quantized projections, f32 activations, an f16
+    /// KV cache (llama.cpp's default too: decode at long contexts streams
+    /// the cache, and f16 halves it).
     pub fn quantized() -> Self {
         LoadOptions {
             dtype: Dtype::F32,
             quantized: true,
             requant_q8: true,
+            kv_dtype: Some(Dtype::F16),
             device: Device::Cpu,
         }
     }

@@ -34,6 +34,7 @@ struct GenerateParams {
     seed: i64,
     stop_at_eos: bool,
     dtype: String,
+    kv_dtype: String,
 }
 
 fn resolve(p: &mut Params) -> Result<()> {
@@ -56,7 +57,7 @@ fn resolve(p: &mut Params) -> Result<()> {
             format!("{} is outside [0, 10]", g.temperature),
         ));
     }
-    super::check_dtype(p, &g.dtype)
+    super::check_dtype(p, &g.dtype, &g.kv_dtype)
 }
 
 fn run(ctx: &StageCtx) -> Result<()> {
@@ -73,7 +74,7 @@ fn run(ctx: &StageCtx) -> Result<()> {
             .err("inputs.prompts", "empty dataset: no prompts"));
     }
     let tok = Tokenizer::from_gguf_file(&gguf)?;
-    let model = load_model(&gguf, &g.dtype)?;
+    let model = load_model(&gguf, &g.dtype, &g.kv_dtype)?;
     let opts = GenerateOpts {
         max_new_tokens: g.max_new_tokens as usize,
         temperature: g.temperature,

@@ -154,14 +154,17 @@ pub fn model_file(ctx: &StageCtx) -> Result<std::path::PathBuf> {
     ctx.input_file("model", ".gguf")
 }
 
-/// A `dtype` parameter must name one of the engine's load modes.
-pub fn check_dtype(p: &Params, dtype: &str) -> Result<()> {
-    use crate::model_source::DTYPES;
-    if DTYPES.contains(&dtype) {
-        return Ok(());
+/// `dtype` must name one of the engine's load modes, `kv_dtype` one of its
+/// cache types.
+pub fn check_dtype(p: &Params, dtype: &str, kv_dtype: &str) -> Result<()> {
+    use crate::model_source::{DTYPES, KV_DTYPES};
+    for (field, value, allowed) in [("dtype", dtype, DTYPES), ("kv_dtype", kv_dtype, KV_DTYPES)] {
+        if !allowed.contains(&value) {
+            return Err(p.err(
+                field,
+                format!("'{value}' is not one of {}", allowed.join(", ")),
+            ));
+        }
     }
-    Err(p.err(
-        "dtype",
-        format!("'{dtype}' is not one of {}", DTYPES.join(", ")),
-    ))
+    Ok(())
 }

@@ -29,6 +29,7 @@ struct PerplexityParams {
     stride: i64,
     max_windows: i64,
     dtype: String,
+    kv_dtype: String,
     text_name: String,
 }
 
@@ -43,7 +44,7 @@ fn resolve(p: &mut Params) -> Result<()> {
     if x.max_windows < 0 {
         return Err(p.err("max_windows", "must be >= 0"));
     }
-    super::check_dtype(p, &x.dtype)
+    super::check_dtype(p, &x.dtype, &x.kv_dtype)
 }
 
 fn run(ctx: &StageCtx) -> Result<()> {
@@ -59,7 +60,7 @@ fn run(ctx: &StageCtx) -> Result<()> {
             format!("the text has {} tokens, fewer than one window", ids.len()),
         ));
     }
-    let model = load_model(&gguf, &x.dtype)?;
+    let model = load_model(&gguf, &x.dtype, &x.kv_dtype)?;
     let r = perplexity(
         &model,
         &ids,
