@@ -15,6 +15,7 @@ use candle_core::{CpuStorage, DType, Layout, Storage, Tensor};
 use half::f16;
 
 use super::decode_attn::decode_attention;
+use super::kv_elem::KvElem;
 use super::linear::{FusedLinear, Linear};
 use super::prefill_attn::{prefill_attention, visible};
 use super::weights::{Role, Weights};
@@ -205,31 +206,31 @@ fn fused_prefill(
             }
         };
         let out = match data {
-            HeadData::F32(kd, vd) => prefill_attention(
-                &qv,
-                nh,
-                nkv,
-                hd,
-                positions,
-                window,
-                k_pos,
-                |h| &kd[rows.k(h)],
-                |h| &vd[rows.v(h)],
-            ),
-            HeadData::F16(kd, vd) => prefill_attention(
-                &qv,
-                nh,
-                nkv,
-                hd,
-                positions,
-                window,
-                k_pos,
-                |h| &kd[rows.k(h)],
-                |h| &vd[rows.v(h)],
-            ),
+            HeadData::F32(kd, vd) => {
+                prefill_rows(&qv, (nh, nkv, hd), positions, window, k_pos, kd, vd, rows)
+            }
+            HeadData::F16(kd, vd) => {
+                prefill_rows(&qv, (nh, nkv, hd), positions, window, k_pos, kd, vd, rows)
+            }
         };
         Ok(Tensor::from_vec(out, (t, nh * hd), q.device())?.to_dtype(q.dtype())?)
     })
+}
+
+/// `prefill_attention` over one storage type's head rows.
+#[allow(clippy::too_many_arguments)]
+fn prefill_rows<'a, E: KvElem>(
+    q: &[f32],
+    (nh, nkv, hd): (usize, usize, usize),
+    positions: &[i64],
+    window: Option<usize>,
+    k_pos: impl Fn(usize) -> &'a [i64] + Sync,
+    kd: &'a [E],
+    vd: &'a [E],
+    rows: HeadRows,
+) -> Vec<f32> {
+    let (k_at, v_at) = (|h| &kd[rows.k(h)], |h| &vd[rows.v(h)]);
+    prefill_attention(q, nh, nkv, hd, positions, window, k_pos, k_at, v_at)
 }
 
 fn pool(p: &Tensor, how: Pool) -> Result<Tensor> {

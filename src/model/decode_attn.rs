@@ -53,19 +53,18 @@ unsafe fn partial_avx2(
     partial::<true>(q, k, v, hd, range)
 }
 
-/// AVX-512 form of `partial` for rows of `16 * HC` floats: each query's
-/// rows stay in registers while the keys stream past, and the value sum for
-/// a query is kept in registers over the whole range.
+/// AVX-512 form of `partial` for rows of `16 * HC` floats: R query rows at
+/// a time keep their rows in registers while the keys stream past once
+/// (each key row is loaded, and for f16 converted, once for all R), then
+/// the value rows stream past once into R register sums.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,fma")]
-#[allow(clippy::needless_range_loop)] // register arrays indexed in step
 unsafe fn partial_avx512<E: KvElem, const HC: usize>(
     q: &[f32],
     k: &[E],
     v: &[E],
     range: std::ops::Range<usize>,
 ) -> Partial {
-    use std::arch::x86_64::*;
     let hd = 16 * HC;
     let n_rep = q.len() / hd;
     let n = range.len();
@@ -74,35 +73,72 @@ unsafe fn partial_avx512<E: KvElem, const HC: usize>(
         k.as_ptr().add(range.start * hd),
         v.as_ptr().add(range.start * hd),
     );
+    let mut p = Partial {
+        max: vec![f32::NEG_INFINITY; n_rep],
+        sum: vec![0f32; n_rep],
+        acc: vec![0f32; n_rep * hd],
+    };
     let mut s = vec![0f32; n_rep * n];
-    let mut max = vec![f32::NEG_INFINITY; n_rep];
-    let mut sum = vec![0f32; n_rep];
-    let mut acc = vec![0f32; n_rep * hd];
-    for r in 0..n_rep {
-        let qv: [__m512; HC] =
-            std::array::from_fn(|c| _mm512_loadu_ps(q.as_ptr().add(r * hd + 16 * c)));
-        let row = &mut s[r * n..(r + 1) * n];
-        for (j, sj) in row.iter_mut().enumerate() {
-            let key = kp.add(j * hd);
-            let mut a = _mm512_mul_ps(qv[0], E::load16(key));
+    let mut r = 0;
+    while r < n_rep {
+        let rows = (q.as_ptr(), kp, vp, n, s.as_mut_ptr());
+        r += match n_rep - r {
+            4.. if HC <= 4 => rows_avx512::<E, HC, 4>(rows, r, &mut p),
+            3 if HC <= 4 => rows_avx512::<E, HC, 3>(rows, r, &mut p),
+            2.. => rows_avx512::<E, HC, 2>(rows, r, &mut p),
+            _ => rows_avx512::<E, HC, 1>(rows, r, &mut p),
+        };
+    }
+    p
+}
+
+/// Query rows `r0..r0+R` of `partial_avx512`; `s` holds their scores (`n`
+/// per row). Returns R.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+#[allow(clippy::needless_range_loop, clippy::type_complexity)] // register arrays indexed in step
+unsafe fn rows_avx512<E: KvElem, const HC: usize, const R: usize>(
+    (q, kp, vp, n, s): (*const f32, *const E, *const E, usize, *mut f32),
+    r0: usize,
+    p: &mut Partial,
+) -> usize {
+    use std::arch::x86_64::*;
+    let hd = 16 * HC;
+    let qv: [[__m512; HC]; R] = std::array::from_fn(|r| {
+        std::array::from_fn(|c| _mm512_loadu_ps(q.add((r0 + r) * hd + 16 * c)))
+    });
+    for j in 0..n {
+        let key = kp.add(j * hd);
+        let kv: [__m512; HC] = std::array::from_fn(|c| E::load16(key.add(16 * c)));
+        for r in 0..R {
+            let mut a = _mm512_mul_ps(qv[r][0], kv[0]);
             for c in 1..HC {
-                a = _mm512_fmadd_ps(qv[c], E::load16(key.add(16 * c)), a);
+                a = _mm512_fmadd_ps(qv[r][c], kv[c], a);
             }
-            *sj = _mm512_reduce_add_ps(a);
-        }
-        (max[r], sum[r]) = super::softmax::avx512::exp_shifted(row);
-        let mut o = [_mm512_setzero_ps(); HC];
-        for (j, &p) in row.iter().enumerate() {
-            let (pb, val) = (_mm512_set1_ps(p), vp.add(j * hd));
-            for c in 0..HC {
-                o[c] = _mm512_fmadd_ps(pb, E::load16(val.add(16 * c)), o[c]);
-            }
-        }
-        for c in 0..HC {
-            _mm512_storeu_ps(acc.as_mut_ptr().add(r * hd + 16 * c), o[c]);
+            *s.add((r0 + r) * n + j) = _mm512_reduce_add_ps(a);
         }
     }
-    Partial { max, sum, acc }
+    for r in 0..R {
+        let row = std::slice::from_raw_parts_mut(s.add((r0 + r) * n), n);
+        (p.max[r0 + r], p.sum[r0 + r]) = super::softmax::avx512::exp_shifted(row);
+    }
+    let mut o = [[_mm512_setzero_ps(); HC]; R];
+    for j in 0..n {
+        let val = vp.add(j * hd);
+        let vv: [__m512; HC] = std::array::from_fn(|c| E::load16(val.add(16 * c)));
+        for r in 0..R {
+            let pb = _mm512_set1_ps(*s.add((r0 + r) * n + j));
+            for c in 0..HC {
+                o[r][c] = _mm512_fmadd_ps(pb, vv[c], o[r][c]);
+            }
+        }
+    }
+    for r in 0..R {
+        for c in 0..HC {
+            _mm512_storeu_ps(p.acc.as_mut_ptr().add((r0 + r) * hd + 16 * c), o[r][c]);
+        }
+    }
+    R
 }
 
 /// Keys `range` of one KV head: `k`, `v` are that head's rows `[L, hd]`.
@@ -244,6 +280,16 @@ pub fn decode_attention<'a, E: KvElem>(
 mod tests {
     use super::*;
 
+    fn attend<E: KvElem>(
+        q: &[f32],
+        (nh, nkv, hd, len): (usize, usize, usize, usize),
+        k: &[E],
+        v: &[E],
+    ) -> Vec<f32> {
+        let head = |h: usize| h * len * hd..(h + 1) * len * hd;
+        decode_attention(q, nh, nkv, hd, len, |h| &k[head(h)], |h| &v[head(h)])
+    }
+
     #[test]
     fn matches_naive_softmax_attention() {
         for hd in [16, 64] {
@@ -265,24 +311,8 @@ mod tests {
             );
             let k16: Vec<half::f16> = k.iter().map(|&x| half::f16::from_f32(x)).collect();
             let v16: Vec<half::f16> = v.iter().map(|&x| half::f16::from_f32(x)).collect();
-            let got = decode_attention(
-                &q,
-                nh,
-                nkv,
-                hd,
-                len,
-                |h| &k[h * len * hd..(h + 1) * len * hd],
-                |h| &v[h * len * hd..(h + 1) * len * hd],
-            );
-            let got16 = decode_attention(
-                &q,
-                nh,
-                nkv,
-                hd,
-                len,
-                |h| &k16[h * len * hd..(h + 1) * len * hd],
-                |h| &v16[h * len * hd..(h + 1) * len * hd],
-            );
+            let got = attend(&q, (nh, nkv, hd, len), &k, &v);
+            let got16 = attend(&q, (nh, nkv, hd, len), &k16, &v16);
             for (a, b) in got.iter().zip(&got16) {
                 assert!((a - b).abs() < 1e-6, "f32 vs f16 cache: {a} vs {b}");
             }
@@ -310,10 +340,34 @@ mod tests {
 
 #[cfg(test)]
 mod bench {
+    use super::KvElem;
+
+    const SHAPE: (usize, usize, usize, usize, usize) = (9, 3, 64, 1024, 30);
+
+    /// Median ms of one decode step's attention over `k`/`v` (one per layer).
+    fn median_ms<E: KvElem>(q: &[f32], k: &[Vec<E>], v: &[Vec<E>]) -> f64 {
+        let (nh, nkv, hd, len, _) = SHAPE;
+        let head = |h: usize| h * len * hd..(h + 1) * len * hd;
+        let mut times = vec![];
+        for _ in 0..21 {
+            let t = std::time::Instant::now();
+            for (kl, vl) in k.iter().zip(v) {
+                let (k_at, v_at) = (|h| &kl[head(h)], |h| &vl[head(h)]);
+                std::hint::black_box(super::decode_attention(q, nh, nkv, hd, len, k_at, v_at));
+            }
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        times[10]
+    }
+
+    /// `cargo test --release --lib time_decode_attention -- --ignored --nocapture`:
+    /// SmolLM2's shapes, 1,024 cached keys, every layer's cache distinct
+    /// (47 MB in f32, as in a real decode step).
     #[test]
     #[ignore]
     fn time_decode_attention() {
-        let (nh, nkv, hd, len, layers) = (9, 3, 64, 1024, 30);
+        let (nh, nkv, hd, len, layers) = SHAPE;
         let k: Vec<Vec<f32>> = (0..layers)
             .map(|l| {
                 (0..nkv * len * hd)
@@ -321,30 +375,15 @@ mod bench {
                     .collect()
             })
             .collect();
-        let v = k.clone();
+        let k16: Vec<Vec<half::f16>> = k
+            .iter()
+            .map(|l| l.iter().map(|&x| half::f16::from_f32(x)).collect())
+            .collect();
         let q: Vec<f32> = (0..nh * hd).map(|i| (i % 5) as f32 * 0.1).collect();
-        let mut times = vec![];
-        for _ in 0..20 {
-            let t = std::time::Instant::now();
-            for l in 0..layers {
-                let (kl, vl) = if std::env::var_os("ONE").is_some() {
-                    (&k[0], &v[0])
-                } else {
-                    (&k[l], &v[l])
-                };
-                std::hint::black_box(super::decode_attention(
-                    &q,
-                    nh,
-                    nkv,
-                    hd,
-                    len,
-                    |h| &kl[h * len * hd..(h + 1) * len * hd],
-                    |h| &vl[h * len * hd..(h + 1) * len * hd],
-                ));
-            }
-            times.push(t.elapsed().as_secs_f64() * 1e3);
-        }
-        times.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        eprintln!("30 layers x 1024 keys: median {:.3} ms", times[10]);
+        let f32_ms = median_ms(&q, &k, &k);
+        let f16_ms = median_ms(&q, &k16, &k16);
+        eprintln!(
+            "30 layers x 1024 keys, median: f32 cache {f32_ms:.3} ms, f16 cache {f16_ms:.3} ms"
+        );
     }
 }

@@ -334,6 +334,20 @@ pub fn prefill_attention<'a, E: KvElem>(
 mod tests {
     use super::*;
 
+    fn attend<E: KvElem>(
+        q: &[f32],
+        (nh, nkv, hd, len): (usize, usize, usize, usize),
+        q_pos: &[i64],
+        window: Option<usize>,
+        kp: &[Vec<i64>],
+        k: &[E],
+        v: &[E],
+    ) -> Vec<f32> {
+        let head = |h: usize| h * len * hd..(h + 1) * len * hd;
+        let (k_at, v_at) = (|h| &k[head(h)], |h| &v[head(h)]);
+        prefill_attention(q, nh, nkv, hd, q_pos, window, |h| &kp[h], k_at, v_at)
+    }
+
     #[test]
     fn matches_naive_masked_attention() {
         let (nh, nkv, hd, t, past) = (6, 2, 64, 37, 11);
@@ -361,28 +375,8 @@ mod tests {
             .collect();
         let q_pos: Vec<i64> = (past as i64..len as i64).collect();
         for window in [None, Some(9)] {
-            let got = prefill_attention(
-                &q,
-                nh,
-                nkv,
-                hd,
-                &q_pos,
-                window,
-                |h| &kp[h],
-                |h| &k[h * len * hd..(h + 1) * len * hd],
-                |h| &v[h * len * hd..(h + 1) * len * hd],
-            );
-            let got16 = prefill_attention(
-                &q,
-                nh,
-                nkv,
-                hd,
-                &q_pos,
-                window,
-                |h| &kp[h],
-                |h| &k16[h * len * hd..(h + 1) * len * hd],
-                |h| &v16[h * len * hd..(h + 1) * len * hd],
-            );
+            let got = attend(&q, (nh, nkv, hd, len), &q_pos, window, &kp, &k, &v);
+            let got16 = attend(&q, (nh, nkv, hd, len), &q_pos, window, &kp, &k16, &v16);
             for (a, b) in got.iter().zip(&got16) {
                 assert!((a - b).abs() < 1e-6, "f32 vs f16 cache: {a} vs {b}");
             }

@@ -287,11 +287,10 @@ mod tests {
                         .unwrap();
                     let a = f.matmul_slice(&x, t);
                     let b = f.matmul_rows(&bytes, &x, t);
+                    // f32 rounding of ~cols/32 block sums, each up to ~30
+                    let tol = |b: f32| 1e-6 * cols as f32 + 1e-4 * b.abs();
                     for (i, (a, b)) in a.iter().zip(&b).enumerate() {
-                        assert!(
-                            (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
-                            "{dt:?} t={t} at {i}: {a} {b}"
-                        );
+                        assert!((a - b).abs() <= tol(*b), "{dt:?} t={t} at {i}: {a} {b}");
                     }
                 }
             }

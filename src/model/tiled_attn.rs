@@ -56,32 +56,38 @@ unsafe fn scores<const HC: usize, const R: usize>(
     }
 }
 
-/// `o[r] = scale[r] * Σ_c p[r][c] v[c]` over `n` value rows.
+/// Rows `r0..r0+R`: `out[r] = z[r] * Σ_c p[r][c] v[c]` over `nv` value
+/// rows, where `p[r]` is row r of `s` (`n` wide).
 #[inline(always)]
-#[allow(clippy::needless_range_loop)] // register arrays indexed in step
+#[allow(clippy::needless_range_loop, clippy::too_many_arguments)] // register arrays indexed in step
 unsafe fn weighted_values<E: KvElem, const HC: usize, const R: usize>(
-    p: [*const f32; R],
-    scale: [f32; R],
-    v: *const E,
+    s: *const f32,
     n: usize,
-    o: [*mut f32; R],
+    z: &[f32],
+    r0: usize,
+    v: *const E,
+    nv: usize,
+    out: *mut f32,
 ) {
     let hd = 16 * HC;
     let mut acc = [[_mm512_setzero_ps(); HC]; R];
-    for c in 0..n {
+    for c in 0..nv {
         let val = v.add(c * hd);
         let vr: [__m512; HC] = std::array::from_fn(|i| E::load16(val.add(16 * i)));
         for r in 0..R {
-            let pb = _mm512_set1_ps(*p[r].add(c));
+            let pb = _mm512_set1_ps(*s.add((r0 + r) * n + c));
             for i in 0..HC {
                 acc[r][i] = _mm512_fmadd_ps(pb, vr[i], acc[r][i]);
             }
         }
     }
     for r in 0..R {
-        let z = _mm512_set1_ps(scale[r]);
+        let zr = _mm512_set1_ps(z[r0 + r]);
         for i in 0..HC {
-            _mm512_storeu_ps(o[r].add(16 * i), _mm512_mul_ps(acc[r][i], z));
+            _mm512_storeu_ps(
+                out.add((r0 + r) * hd + 16 * i),
+                _mm512_mul_ps(acc[r][i], zr),
+            );
         }
     }
 }
@@ -168,33 +174,23 @@ pub unsafe fn block<E: KvElem, const HC: usize>(
     }
     let nv = hi - j0;
     let vp = v.as_ptr().add(j0 * hd);
-    let prow = |r: usize| s.as_ptr().add(r * n);
-    let op = out.as_mut_ptr();
-    let orow = |r: usize| op.add(r * hd);
-    let group = if HC <= 4 { 4 } else { 2 };
+    let (sp, op) = (s.as_ptr(), out.as_mut_ptr());
+    // 4 rows' sums fill 16 registers at hd 64; 2 rows at hd 128.
     let mut r = 0;
     while r < rows {
-        if rows - r >= group && group == 4 {
-            weighted_values::<E, HC, 4>(
-                std::array::from_fn(|i| prow(r + i)),
-                std::array::from_fn(|i| z[r + i]),
-                vp,
-                nv,
-                std::array::from_fn(|i| orow(r + i)),
-            );
-            r += 4;
-        } else if rows - r >= group && group == 2 {
-            weighted_values::<E, HC, 2>(
-                std::array::from_fn(|i| prow(r + i)),
-                std::array::from_fn(|i| z[r + i]),
-                vp,
-                nv,
-                std::array::from_fn(|i| orow(r + i)),
-            );
-            r += 2;
-        } else {
-            weighted_values::<E, HC, 1>([prow(r)], [z[r]], vp, nv, [orow(r)]);
-            r += 1;
-        }
+        r += match rows - r {
+            4.. if HC <= 4 => {
+                weighted_values::<E, HC, 4>(sp, n, &z, r, vp, nv, op);
+                4
+            }
+            2.. => {
+                weighted_values::<E, HC, 2>(sp, n, &z, r, vp, nv, op);
+                2
+            }
+            _ => {
+                weighted_values::<E, HC, 1>(sp, n, &z, r, vp, nv, op);
+                1
+            }
+        };
     }
 }
