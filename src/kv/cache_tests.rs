@@ -162,6 +162,26 @@ fn save_load_round_trip_is_exact() {
 }
 
 #[test]
+fn f16_cache_stores_f16_and_round_trips() {
+    let mut c = KvCache::new(2, H, D, DType::F16, &Device::Cpu, Rope::new(D, 10_000.0));
+    fill(&mut c, 0, 7); // f32 K/V in; entries are small integers, exact in f16
+    assert_eq!(c.k(1).unwrap().dtype(), DType::F16);
+    let dir = std::env::temp_dir().join(format!("kvlab-kv16-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("c16.safetensors.zst");
+    c.save(&path).unwrap();
+    let d = KvCache::load(&path, &Device::Cpu).unwrap();
+    assert_eq!(d.dtype(), DType::F16);
+    let (k, _) = kv(0, 7, 0.0);
+    for l in 0..2 {
+        let f = |t: Tensor| v3(&t.to_dtype(DType::F32).unwrap());
+        assert_eq!(f(d.k(l).unwrap()), v3(&k));
+        assert_eq!(f(d.v(l).unwrap()), f(c.v(l).unwrap()));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn clone_is_deep() {
     let mut a = cache(1);
     fill(&mut a, 0, 3);
