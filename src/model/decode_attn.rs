@@ -11,8 +11,9 @@
 use rayon::prelude::*;
 
 use super::kv_elem::KvElem;
-use super::prefill_attn::{has_avx2_fma, simd};
-use super::softmax::{exp_shifted, has_avx512f};
+use super::prefill_attn::simd;
+use super::simd_level::SimdLevel;
+use super::softmax::exp_shifted;
 
 /// Keys per task, at least; fewer keys are not worth a task.
 const MIN_KEYS_PER_TASK: usize = 128;
@@ -216,6 +217,21 @@ pub fn decode_attention<'a, E: KvElem>(
     k_at: impl Fn(usize) -> &'a [E] + Sync,
     v_at: impl Fn(usize) -> &'a [E] + Sync,
 ) -> Vec<f32> {
+    decode_attention_at(SimdLevel::best(), q, n_heads, n_kv, hd, len, k_at, v_at)
+}
+
+/// `decode_attention` with kernels of at most `level`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn decode_attention_at<'a, E: KvElem>(
+    level: SimdLevel,
+    q: &[f32],
+    n_heads: usize,
+    n_kv: usize,
+    hd: usize,
+    len: usize,
+    k_at: impl Fn(usize) -> &'a [E] + Sync,
+    v_at: impl Fn(usize) -> &'a [E] + Sync,
+) -> Vec<f32> {
     let n_rep = n_heads / n_kv;
     let threads = rayon::current_num_threads().max(1);
     // Enough tasks that each thread gets a few, if the keys allow it.
@@ -229,7 +245,7 @@ pub fn decode_attention<'a, E: KvElem>(
             let r = (sp * per).min(len)..((sp + 1) * per).min(len);
             let qh = &q[h * n_rep * hd..(h + 1) * n_rep * hd];
             #[cfg(target_arch = "x86_64")]
-            if has_avx512f() && (hd == 64 || hd == 128) {
+            if level >= SimdLevel::Avx512 && (hd == 64 || hd == 128) {
                 // SAFETY: the CPU has the features (checked above).
                 return unsafe {
                     if hd == 64 {
@@ -244,7 +260,7 @@ pub fn decode_attention<'a, E: KvElem>(
             let v = E::to_f32s(&v_at(h)[r.start * hd..r.end * hd]);
             let r = 0..r.len();
             #[cfg(target_arch = "x86_64")]
-            if hd == 64 && has_avx2_fma() {
+            if hd == 64 && level >= SimdLevel::Avx2 {
                 // SAFETY: the CPU has the features (checked above).
                 return unsafe { partial_avx2(qh, &k, &v, hd, r) };
             }
@@ -281,19 +297,21 @@ mod tests {
     use super::*;
 
     fn attend<E: KvElem>(
+        level: SimdLevel,
         q: &[f32],
         (nh, nkv, hd, len): (usize, usize, usize, usize),
         k: &[E],
         v: &[E],
     ) -> Vec<f32> {
         let head = |h: usize| h * len * hd..(h + 1) * len * hd;
-        decode_attention(q, nh, nkv, hd, len, |h| &k[head(h)], |h| &v[head(h)])
+        decode_attention_at(level, q, nh, nkv, hd, len, |h| &k[head(h)], |h| &v[head(h)])
     }
 
     #[test]
     fn matches_naive_softmax_attention() {
-        for hd in [16, 64] {
-            let (nh, nkv, len) = (6, 2, 700);
+        // every kernel this CPU runs; n_rep 3 and 4; rows of 16, 64, 128
+        for (hd, nh) in [(16, 6), (64, 6), (64, 8), (128, 6)] {
+            let (nkv, len) = (2, 700);
             let mut s = 1u64;
             let mut rnd = || {
                 s = s
@@ -311,27 +329,33 @@ mod tests {
             );
             let k16: Vec<half::f16> = k.iter().map(|&x| half::f16::from_f32(x)).collect();
             let v16: Vec<half::f16> = v.iter().map(|&x| half::f16::from_f32(x)).collect();
-            let got = attend(&q, (nh, nkv, hd, len), &k, &v);
-            let got16 = attend(&q, (nh, nkv, hd, len), &k16, &v16);
-            for (a, b) in got.iter().zip(&got16) {
-                assert!((a - b).abs() < 1e-6, "f32 vs f16 cache: {a} vs {b}");
-            }
-            for qh in 0..nh {
-                let h = qh / (nh / nkv);
-                let sc: Vec<f32> = (0..len)
-                    .map(|j| {
-                        (0..hd)
-                            .map(|d| q[qh * hd + d] * k[(h * len + j) * hd + d])
-                            .sum()
-                    })
-                    .collect();
-                let m = sc.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-                let e: Vec<f32> = sc.iter().map(|x| (x - m).exp()).collect();
-                let z: f32 = e.iter().sum();
-                for d in 0..hd {
-                    let want: f32 = (0..len).map(|j| e[j] / z * v[(h * len + j) * hd + d]).sum();
-                    let g = got[qh * hd + d];
-                    assert!((g - want).abs() < 1e-5, "head {qh} dim {d}: {g} vs {want}");
+            for level in SimdLevel::available() {
+                let got = attend(level, &q, (nh, nkv, hd, len), &k, &v);
+                let got16 = attend(level, &q, (nh, nkv, hd, len), &k16, &v16);
+                for (a, b) in got.iter().zip(&got16) {
+                    assert!((a - b).abs() < 1e-6, "f32 vs f16 cache: {a} vs {b}");
+                }
+                for qh in 0..nh {
+                    let h = qh / (nh / nkv);
+                    let sc: Vec<f32> = (0..len)
+                        .map(|j| {
+                            (0..hd)
+                                .map(|d| q[qh * hd + d] * k[(h * len + j) * hd + d])
+                                .sum()
+                        })
+                        .collect();
+                    let m = sc.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+                    let e: Vec<f32> = sc.iter().map(|x| (x - m).exp()).collect();
+                    let z: f32 = e.iter().sum();
+                    for d in 0..hd {
+                        let want: f32 =
+                            (0..len).map(|j| e[j] / z * v[(h * len + j) * hd + d]).sum();
+                        let g = got[qh * hd + d];
+                        assert!(
+                            (g - want).abs() < 1e-5,
+                            "{level:?} hd {hd} head {qh} dim {d}: {g} vs {want}"
+                        );
+                    }
                 }
             }
         }

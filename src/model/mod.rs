@@ -15,6 +15,7 @@ pub mod qkernel;
 pub mod qmatmul;
 pub mod qpack;
 pub(crate) mod safetensors_loader;
+pub mod simd_level;
 pub mod softmax;
 #[cfg(target_arch = "x86_64")]
 pub mod tiled_attn;

@@ -11,7 +11,8 @@
 use rayon::prelude::*;
 
 use super::kv_elem::KvElem;
-use super::softmax::{exp_shifted, has_avx512f};
+use super::simd_level::SimdLevel;
+use super::softmax::exp_shifted;
 #[cfg(target_arch = "x86_64")]
 use super::tiled_attn;
 
@@ -222,19 +223,6 @@ unsafe fn block_avx2(
     block::<true>(qs, n_rep, hd, q_range, q_pos, k_pos, window, k, v, out)
 }
 
-pub(crate) fn has_avx2_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::sync::OnceLock;
-        static HAS: OnceLock<bool> = OnceLock::new();
-        *HAS.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
 /// `q` `[n_heads, t, hd]` (already scaled by 1/sqrt(hd)) at positions
 /// `q_pos`; KV head h has rows `k_at(h)`/`v_at(h)` `[len, hd]` at positions
 /// `k_pos_at(h)`. Returns `[t, n_heads * hd]` (token-major, the layout the
@@ -251,11 +239,31 @@ pub fn prefill_attention<'a, E: KvElem>(
     k_at: impl Fn(usize) -> &'a [E] + Sync,
     v_at: impl Fn(usize) -> &'a [E] + Sync,
 ) -> Vec<f32> {
+    let level = SimdLevel::best();
+    prefill_attention_at(
+        level, q, n_heads, n_kv, hd, q_pos, window, k_pos_at, k_at, v_at,
+    )
+}
+
+/// `prefill_attention` with kernels of at most `level`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn prefill_attention_at<'a, E: KvElem>(
+    level: SimdLevel,
+    q: &[f32],
+    n_heads: usize,
+    n_kv: usize,
+    hd: usize,
+    q_pos: &[i64],
+    window: Option<usize>,
+    k_pos_at: impl Fn(usize) -> &'a [i64] + Sync,
+    k_at: impl Fn(usize) -> &'a [E] + Sync,
+    v_at: impl Fn(usize) -> &'a [E] + Sync,
+) -> Vec<f32> {
     let t = q_pos.len();
     let n_rep = n_heads / n_kv;
     let nqb = t.div_ceil(Q_BLOCK);
     #[cfg(target_arch = "x86_64")]
-    let tiled = has_avx512f() && (hd == 64 || hd == 128);
+    let tiled = level >= SimdLevel::Avx512 && (hd == 64 || hd == 128);
     #[cfg(not(target_arch = "x86_64"))]
     let tiled = false;
     // The tiled kernel reads each head's keys transposed; done once per head.
@@ -308,7 +316,7 @@ pub fn prefill_attention<'a, E: KvElem>(
             }
             let (k, v) = (&rows[h].0[..], &rows[h].1[..]);
             #[cfg(target_arch = "x86_64")]
-            if has_avx2_fma() && hd.is_multiple_of(8) {
+            if level >= SimdLevel::Avx2 && hd.is_multiple_of(8) {
                 // SAFETY: the CPU has the features (checked above).
                 unsafe { block_avx2(&qs, n_rep, hd, qr, q_pos, kp, window, k, v, &mut out) };
                 return out;
@@ -334,7 +342,9 @@ pub fn prefill_attention<'a, E: KvElem>(
 mod tests {
     use super::*;
 
+    #[allow(clippy::too_many_arguments)]
     fn attend<E: KvElem>(
+        level: SimdLevel,
         q: &[f32],
         (nh, nkv, hd, len): (usize, usize, usize, usize),
         q_pos: &[i64],
@@ -345,72 +355,86 @@ mod tests {
     ) -> Vec<f32> {
         let head = |h: usize| h * len * hd..(h + 1) * len * hd;
         let (k_at, v_at) = (|h| &k[head(h)], |h| &v[head(h)]);
-        prefill_attention(q, nh, nkv, hd, q_pos, window, |h| &kp[h], k_at, v_at)
+        prefill_attention_at(level, q, nh, nkv, hd, q_pos, window, |h| &kp[h], k_at, v_at)
     }
 
     #[test]
     fn matches_naive_masked_attention() {
-        let (nh, nkv, hd, t, past) = (6, 2, 64, 37, 11);
-        let len = past + t;
-        let mut s = 7u64;
-        let mut rnd = || {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        };
-        let q: Vec<f32> = (0..nh * t * hd).map(|_| rnd() * 0.5).collect();
-        let k: Vec<f32> = (0..nkv * len * hd).map(|_| rnd()).collect();
-        let v: Vec<f32> = (0..nkv * len * hd).map(|_| rnd()).collect();
-        // values an f16 cache holds exactly, so both storages must agree
-        let (k, v): (Vec<f32>, Vec<f32>) = (
-            k.iter().map(|&x| half::f16::from_f32(x).to_f32()).collect(),
-            v.iter().map(|&x| half::f16::from_f32(x).to_f32()).collect(),
-        );
-        let k16: Vec<half::f16> = k.iter().map(|&x| half::f16::from_f32(x)).collect();
-        let v16: Vec<half::f16> = v.iter().map(|&x| half::f16::from_f32(x)).collect();
-        // head 1's keys at shifted positions (per-head layouts), gaps included
-        let kp: Vec<Vec<i64>> = (0..nkv)
-            .map(|h| (0..len as i64).map(|j| j * (1 + h as i64)).collect())
-            .collect();
-        let q_pos: Vec<i64> = (past as i64..len as i64).collect();
-        for window in [None, Some(9)] {
-            let got = attend(&q, (nh, nkv, hd, len), &q_pos, window, &kp, &k, &v);
-            let got16 = attend(&q, (nh, nkv, hd, len), &q_pos, window, &kp, &k16, &v16);
-            for (a, b) in got.iter().zip(&got16) {
-                assert!((a - b).abs() < 1e-6, "f32 vs f16 cache: {a} vs {b}");
-            }
-            for qh in 0..nh {
-                let h = qh / (nh / nkv);
-                for i in 0..t {
-                    let vis: Vec<usize> = (0..len)
-                        .filter(|&j| visible(q_pos[i], kp[h][j], window))
-                        .collect();
-                    let sc: Vec<f32> = vis
-                        .iter()
-                        .map(|&j| {
-                            (0..hd)
-                                .map(|d| q[(qh * t + i) * hd + d] * k[(h * len + j) * hd + d])
-                                .sum()
-                        })
-                        .collect();
-                    let m = sc.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-                    let e: Vec<f32> = sc.iter().map(|x| (x - m).exp()).collect();
-                    let z: f32 = e.iter().sum();
-                    for d in 0..hd {
-                        let want: f32 = if vis.is_empty() {
-                            0.0
-                        } else {
-                            vis.iter()
-                                .zip(&e)
-                                .map(|(&j, p)| p / z * v[(h * len + j) * hd + d])
-                                .sum()
-                        };
-                        let g = got[i * nh * hd + qh * hd + d];
-                        assert!(
-                            (g - want).abs() < 1e-5,
-                            "head {qh} q {i} dim {d}: {g} vs {want}"
-                        );
+        for hd in [64, 128] {
+            let (nh, nkv, t, past) = (6, 2, 37, 11);
+            let len = past + t;
+            let mut s = 7u64;
+            let mut rnd = || {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            };
+            let q: Vec<f32> = (0..nh * t * hd).map(|_| rnd() * 0.5).collect();
+            let k: Vec<f32> = (0..nkv * len * hd).map(|_| rnd()).collect();
+            let v: Vec<f32> = (0..nkv * len * hd).map(|_| rnd()).collect();
+            // values an f16 cache holds exactly, so both storages must agree
+            let (k, v): (Vec<f32>, Vec<f32>) = (
+                k.iter().map(|&x| half::f16::from_f32(x).to_f32()).collect(),
+                v.iter().map(|&x| half::f16::from_f32(x).to_f32()).collect(),
+            );
+            let k16: Vec<half::f16> = k.iter().map(|&x| half::f16::from_f32(x)).collect();
+            let v16: Vec<half::f16> = v.iter().map(|&x| half::f16::from_f32(x)).collect();
+            // head 1's keys at shifted positions (per-head layouts), gaps included
+            let kp: Vec<Vec<i64>> = (0..nkv)
+                .map(|h| (0..len as i64).map(|j| j * (1 + h as i64)).collect())
+                .collect();
+            let q_pos: Vec<i64> = (past as i64..len as i64).collect();
+            for (window, level) in [None, Some(9)]
+                .into_iter()
+                .flat_map(|w| SimdLevel::available().into_iter().map(move |l| (w, l)))
+            {
+                let got = attend(level, &q, (nh, nkv, hd, len), &q_pos, window, &kp, &k, &v);
+                let got16 = attend(
+                    level,
+                    &q,
+                    (nh, nkv, hd, len),
+                    &q_pos,
+                    window,
+                    &kp,
+                    &k16,
+                    &v16,
+                );
+                for (a, b) in got.iter().zip(&got16) {
+                    assert!((a - b).abs() < 1e-6, "f32 vs f16 cache: {a} vs {b}");
+                }
+                for qh in 0..nh {
+                    let h = qh / (nh / nkv);
+                    for i in 0..t {
+                        let vis: Vec<usize> = (0..len)
+                            .filter(|&j| visible(q_pos[i], kp[h][j], window))
+                            .collect();
+                        let sc: Vec<f32> = vis
+                            .iter()
+                            .map(|&j| {
+                                (0..hd)
+                                    .map(|d| q[(qh * t + i) * hd + d] * k[(h * len + j) * hd + d])
+                                    .sum()
+                            })
+                            .collect();
+                        let m = sc.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+                        let e: Vec<f32> = sc.iter().map(|x| (x - m).exp()).collect();
+                        let z: f32 = e.iter().sum();
+                        for d in 0..hd {
+                            let want: f32 = if vis.is_empty() {
+                                0.0
+                            } else {
+                                vis.iter()
+                                    .zip(&e)
+                                    .map(|(&j, p)| p / z * v[(h * len + j) * hd + d])
+                                    .sum()
+                            };
+                            let g = got[i * nh * hd + qh * hd + d];
+                            assert!(
+                                (g - want).abs() < 1e-5,
+                                "{level:?} hd {hd} head {qh} q {i} dim {d}: {g} vs {want}"
+                            );
+                        }
                     }
                 }
             }

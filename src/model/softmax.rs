@@ -30,16 +30,7 @@ fn exp_shifted_scalar(row: &mut [f32]) -> (f32, f32) {
 }
 
 pub fn has_avx512f() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::sync::OnceLock;
-        static HAS: OnceLock<bool> = OnceLock::new();
-        *HAS.get_or_init(|| is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("fma"))
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    super::simd_level::SimdLevel::best() >= super::simd_level::SimdLevel::Avx512
 }
 
 #[cfg(target_arch = "x86_64")]
