@@ -19,34 +19,39 @@ pub enum Weight {
     Quant(Arc<QTensor>),
 }
 
+/// What a `Linear` multiplies with. A weight with a kernel of kvlab's own
+/// keeps only that kernel's copy of the blocks (not the file's `QTensor`
+/// too, which would double the weights' memory).
+#[derive(Debug, Clone)]
+enum Kernel {
+    Dense(Tensor),
+    /// Q4_1/Q8_0 on CPU (see `qmatmul`).
+    Fast(Arc<FastQ>),
+    /// candle's `QMatMul` for the other quantized formats.
+    Candle(QMatMul, Arc<QTensor>),
+}
+
 #[derive(Debug, Clone)]
 pub struct Linear {
-    weight: Weight,
-    /// Own kernel for Q4_1/Q8_0 on CPU (see `qmatmul`).
-    fast: Option<Arc<FastQ>>,
-    /// candle's `QMatMul` for the other quantized formats.
-    qmm: Option<QMatMul>,
+    kernel: Kernel,
     bias: Option<Tensor>,
     out_dim: usize,
 }
 
 impl Linear {
     pub fn new(weight: Weight, bias: Option<Tensor>) -> Result<Self> {
-        let (out_dim, fast, qmm) = match &weight {
-            Weight::Dense(w) => (w.dims2()?.0, None, None),
-            Weight::Quant(q) => match FastQ::new(q)? {
-                Some(f) => (q.shape().dims2()?.0, Some(Arc::new(f)), None),
+        let (out_dim, kernel) = match weight {
+            Weight::Dense(w) => (w.dims2()?.0, Kernel::Dense(w)),
+            Weight::Quant(q) => match FastQ::new(&q)? {
+                Some(f) => (f.rows(), Kernel::Fast(Arc::new(f))),
                 None => (
                     q.shape().dims2()?.0,
-                    None,
-                    Some(QMatMul::from_arc(q.clone())?),
+                    Kernel::Candle(QMatMul::from_arc(q.clone())?, q),
                 ),
             },
         };
         Ok(Linear {
-            weight,
-            fast,
-            qmm,
+            kernel,
             bias,
             out_dim,
         })
@@ -56,21 +61,16 @@ impl Linear {
         self.out_dim
     }
 
-    pub fn weight(&self) -> &Weight {
-        &self.weight
-    }
-
     pub fn is_quantized(&self) -> bool {
-        matches!(self.weight, Weight::Quant(_))
+        !matches!(self.kernel, Kernel::Dense(_))
     }
 
     /// `x` `[T, in]` -> `[T, out]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = match (&self.weight, &self.fast, &self.qmm) {
-            (Weight::Quant(_), Some(f), _) => f.forward(x)?.to_dtype(x.dtype())?,
-            (Weight::Quant(_), None, Some(q)) => q.forward(&x.contiguous()?)?,
-            (Weight::Dense(w), _, _) => x.matmul(&w.t()?)?,
-            (Weight::Quant(_), None, None) => unreachable!("quantized linear without kernel"),
+        let y = match &self.kernel {
+            Kernel::Fast(f) => f.forward(x)?.to_dtype(x.dtype())?,
+            Kernel::Candle(q, _) => q.forward(&x.contiguous()?)?,
+            Kernel::Dense(w) => x.matmul(&w.t()?)?,
         };
         match &self.bias {
             Some(b) => Ok(y.broadcast_add(b)?),
@@ -89,37 +89,55 @@ fn concat_rows(parts: &[&Linear]) -> Result<Option<Linear>> {
     } else {
         None
     };
-    let weight = match parts[0].weight() {
-        Weight::Dense(w0) => {
+    let out_dim = parts.iter().map(|p| p.out_dim).sum();
+    let kernel = match &parts[0].kernel {
+        Kernel::Dense(w0) => {
             let mut ws = Vec::new();
             for p in parts {
-                match p.weight() {
-                    Weight::Dense(w) if w.dtype() == w0.dtype() => ws.push(w.clone()),
+                match &p.kernel {
+                    Kernel::Dense(w) if w.dtype() == w0.dtype() => ws.push(w.clone()),
                     _ => return Ok(None),
                 }
             }
-            Weight::Dense(Tensor::cat(&ws, 0)?)
+            Kernel::Dense(Tensor::cat(&ws, 0)?)
         }
-        Weight::Quant(q0) => {
+        Kernel::Fast(_) => {
+            let mut fs = Vec::new();
+            for p in parts {
+                match &p.kernel {
+                    Kernel::Fast(f) => fs.push(f.as_ref()),
+                    _ => return Ok(None),
+                }
+            }
+            match FastQ::concat(&fs) {
+                Some(f) => Kernel::Fast(Arc::new(f)),
+                None => return Ok(None),
+            }
+        }
+        Kernel::Candle(_, q0) => {
             let dt = q0.dtype();
             let k = q0.shape().dims2()?.1;
             let mut bytes = Vec::new();
             let mut rows = 0;
             for p in parts {
-                match p.weight() {
-                    Weight::Quant(q) if q.dtype() == dt && q.shape().dims2()?.1 == k => {
+                match &p.kernel {
+                    Kernel::Candle(_, q) if q.dtype() == dt && q.shape().dims2()?.1 == k => {
                         bytes.extend_from_slice(&q.data()?);
                         rows += q.shape().dims2()?.0;
                     }
                     _ => return Ok(None),
                 }
             }
-            let dev = q0.device();
-            let st = QStorage::from_data(Cow::Owned(bytes), &dev, dt)?;
-            Weight::Quant(Arc::new(QTensor::new(st, (rows, k))?))
+            let st = QStorage::from_data(Cow::Owned(bytes), &q0.device(), dt)?;
+            let q = Arc::new(QTensor::new(st, (rows, k))?);
+            Kernel::Candle(QMatMul::from_arc(q.clone())?, q)
         }
     };
-    Ok(Some(Linear::new(weight, bias)?))
+    Ok(Some(Linear {
+        kernel,
+        bias,
+        out_dim,
+    }))
 }
 
 /// Several projections of one input, run as one matmul when possible.

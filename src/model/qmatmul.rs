@@ -83,6 +83,48 @@ impl FastQ {
         }))
     }
 
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// The rows of `parts` one after another (fused projections); `None`
+    /// unless formats, widths and layouts agree.
+    pub fn concat(parts: &[&FastQ]) -> Option<FastQ> {
+        let (fmt, cols) = (parts[0].fmt, parts[0].cols);
+        if parts.iter().any(|p| p.fmt != fmt || p.cols != cols) {
+            return None;
+        }
+        let rows = parts.iter().map(|p| p.rows).sum();
+        let layout = match &parts[0].layout {
+            Layout::Rows(_) => {
+                let mut bytes = Vec::new();
+                for p in parts {
+                    match &p.layout {
+                        Layout::Rows(b) => bytes.extend_from_slice(b),
+                        Layout::Packed(_) => return None,
+                    }
+                }
+                Layout::Rows(bytes)
+            }
+            Layout::Packed(_) => {
+                let mut packed = Vec::new();
+                for p in parts {
+                    match &p.layout {
+                        Layout::Packed(q) => packed.push(q),
+                        Layout::Rows(_) => return None,
+                    }
+                }
+                Layout::Packed(Packed::concat(&packed)?)
+            }
+        };
+        Some(FastQ {
+            fmt,
+            rows,
+            cols,
+            layout,
+        })
+    }
+
     /// Quantizes the activations `x` (`t` rows of `cols`) to 8-bit blocks.
     fn quantize(&self, x: &[f32], t: usize) -> Vec<BlockQ8> {
         let nb = self.cols / QK;
@@ -294,6 +336,41 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn concat_equals_the_parts_side_by_side() {
+        let dev = Device::Cpu;
+        for (dt, rows) in [(GgmlDType::Q4_1, [32usize, 16]), (GgmlDType::Q8_0, [48, 5])] {
+            let qs: Vec<QTensor> = rows
+                .iter()
+                .map(|&r| {
+                    let w = Tensor::randn(0f32, 1.0, (r, 64), &dev).unwrap();
+                    QTensor::quantize(&w, dt).unwrap()
+                })
+                .collect();
+            let fs: Vec<FastQ> = qs.iter().map(|q| FastQ::new(q).unwrap().unwrap()).collect();
+            let x = Tensor::randn(0f32, 1.0, (3, 64), &dev).unwrap();
+            // rows 5 are not packed: a packed and a row-layout part do not mix
+            let Some(c) = FastQ::concat(&[&fs[0], &fs[1]]) else {
+                assert!(rows.iter().any(|r| r % ROWS != 0), "{dt:?}: concat refused");
+                continue;
+            };
+            assert_eq!(c.rows(), rows[0] + rows[1]);
+            let want =
+                Tensor::cat(&[fs[0].forward(&x).unwrap(), fs[1].forward(&x).unwrap()], 1).unwrap();
+            let d = (c.forward(&x).unwrap() - want)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert_eq!(d, 0.0, "{dt:?}");
         }
     }
 

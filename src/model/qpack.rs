@@ -125,6 +125,21 @@ impl Packed {
         self.rows
     }
 
+    /// The rows of `parts` one after another (groups are independent, so
+    /// this appends them); `None` unless formats and widths agree.
+    pub fn concat(parts: &[&Packed]) -> Option<Packed> {
+        let (fmt, nb) = (parts[0].fmt, parts[0].nb);
+        if parts.iter().any(|p| p.fmt != fmt || p.nb != nb) {
+            return None;
+        }
+        Some(Packed {
+            fmt,
+            nb,
+            rows: parts.iter().map(|p| p.rows).sum(),
+            lines: parts.iter().flat_map(|p| p.lines.iter().copied()).collect(),
+        })
+    }
+
     pub fn format(&self) -> WFormat {
         self.fmt
     }
