@@ -229,4 +229,22 @@ print(o[0], o[1], o[2], s[0], s[1], s[2] > 0, s[3] > 0, p[0], n[0])
     assert!(ppl > 2.0 && ppl < 200.0, "implausible perplexity {ppl}");
     // 127 tokens in the first window, then 64 in each of the other two.
     assert_eq!(f[8], "255.0", "{f:?}");
+
+    // An unknown cache dtype is refused before anything runs.
+    let mut before = sb.objects();
+    let bad = p.replace(
+        "max_new_tokens = 6",
+        "max_new_tokens = 6\nkv_dtype = \"f8\"",
+    );
+    let bad = sb.write("bad.toml", &bad);
+    let out = sb.kvlab(&["run", bad.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    for needle in ["bad.toml", "stages.generate.kv_dtype", "'f8'"] {
+        assert!(err.contains(needle), "no '{needle}' in: {err}");
+    }
+    let mut after = sb.objects();
+    (before.sort(), after.sort());
+    assert_eq!(before, after, "nothing new in the store");
 }
