@@ -245,6 +245,7 @@ print(o[0], o[1], o[2], s[0], s[1], s[2] > 0, s[3] > 0, p[0], n[0])
         assert!(err.contains(needle), "no '{needle}' in: {err}");
     }
     let mut after = sb.objects();
-    (before.sort(), after.sort());
+    before.sort();
+    after.sort();
     assert_eq!(before, after, "nothing new in the store");
 }
