@@ -12,7 +12,7 @@
 use std::ops::Range;
 
 use candle_core::{CpuStorage, DType, Layout, Storage, Tensor};
-use half::f16;
+use half::{bf16, f16};
 
 use super::decode_attn::decode_attention;
 use super::kv_elem::KvElem;
@@ -115,10 +115,11 @@ impl HeadRows {
 enum HeadData<'a> {
     F32(&'a [f32], &'a [f32]),
     F16(&'a [f16], &'a [f16]),
+    BF16(&'a [bf16], &'a [bf16]),
 }
 
 /// Runs `f` over the raw storage of `keys`/`vals` `[kv, L, hd]`; None (the
-/// caller takes the tensor path) unless both are f32 or f16 on CPU with
+/// caller takes the tensor path) unless both are f32, f16 or bf16 on CPU with
 /// unit-stride rows.
 fn with_heads<R>(
     keys: &Tensor,
@@ -137,6 +138,9 @@ fn with_heads<R>(
         }
         (Storage::Cpu(CpuStorage::F16(kd)), Storage::Cpu(CpuStorage::F16(vd))) => {
             HeadData::F16(kd, vd)
+        }
+        (Storage::Cpu(CpuStorage::BF16(kd)), Storage::Cpu(CpuStorage::BF16(vd))) => {
+            HeadData::BF16(kd, vd)
         }
         _ => return Ok(None),
     };
@@ -175,6 +179,9 @@ fn fused_decode(
             HeadData::F16(kd, vd) => {
                 decode_attention(&qv, nh, nkv, hd, l, |h| &kd[rows.k(h)], |h| &vd[rows.v(h)])
             }
+            HeadData::BF16(kd, vd) => {
+                decode_attention(&qv, nh, nkv, hd, l, |h| &kd[rows.k(h)], |h| &vd[rows.v(h)])
+            }
         };
         Ok(Tensor::from_vec(out, (1, nh * hd), q.device())?.to_dtype(q.dtype())?)
     })
@@ -210,6 +217,9 @@ fn fused_prefill(
                 prefill_rows(&qv, (nh, nkv, hd), positions, window, k_pos, kd, vd, rows)
             }
             HeadData::F16(kd, vd) => {
+                prefill_rows(&qv, (nh, nkv, hd), positions, window, k_pos, kd, vd, rows)
+            }
+            HeadData::BF16(kd, vd) => {
                 prefill_rows(&qv, (nh, nkv, hd), positions, window, k_pos, kd, vd, rows)
             }
         };

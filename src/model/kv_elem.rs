@@ -1,4 +1,4 @@
-//! The element types a KV cache may hold (f32, f16) as the fused attention
+//! The element types a KV cache may hold (f32, f16, bf16) as the fused attention
 //! kernels read them: 16 values into one f32 register, or a row as f32.
 //! f16 halves the bytes decode attention streams per token, and at long
 //! contexts those bytes, not the arithmetic, set its speed.
@@ -42,5 +42,20 @@ impl KvElem for f16 {
     unsafe fn load16(p: *const f16) -> std::arch::x86_64::__m512 {
         use std::arch::x86_64::*;
         _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i))
+    }
+}
+
+impl KvElem for half::bf16 {
+    fn to_f32s(s: &[half::bf16]) -> Cow<'_, [f32]> {
+        Cow::Owned(s.iter().map(|x| x.to_f32()).collect())
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load16(p: *const half::bf16) -> std::arch::x86_64::__m512 {
+        use std::arch::x86_64::*;
+        // bf16 is the high half of an f32
+        let w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(p as *const __m256i));
+        _mm512_castsi512_ps(_mm512_slli_epi32::<16>(w))
     }
 }

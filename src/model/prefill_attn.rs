@@ -403,6 +403,22 @@ mod tests {
                 for (a, b) in got.iter().zip(&got16) {
                     assert!((a - b).abs() < 1e-6, "f32 vs f16 cache: {a} vs {b}");
                 }
+                // bf16 storage against f32 storage of the same (bf16-rounded) values
+                let (kb, vb): (Vec<half::bf16>, Vec<half::bf16>) = (
+                    k.iter().map(|&x| half::bf16::from_f32(x)).collect(),
+                    v.iter().map(|&x| half::bf16::from_f32(x)).collect(),
+                );
+                let (kr, vr): (Vec<f32>, Vec<f32>) = (
+                    kb.iter().map(|x| x.to_f32()).collect(),
+                    vb.iter().map(|x| x.to_f32()).collect(),
+                );
+                let (gb, gr) = (
+                    attend(level, &q, (nh, nkv, hd, len), &q_pos, window, &kp, &kb, &vb),
+                    attend(level, &q, (nh, nkv, hd, len), &q_pos, window, &kp, &kr, &vr),
+                );
+                for (a, b) in gb.iter().zip(&gr) {
+                    assert!((a - b).abs() < 1e-6, "bf16 vs f32 cache: {a} vs {b}");
+                }
                 for qh in 0..nh {
                     let h = qh / (nh / nkv);
                     for i in 0..t {

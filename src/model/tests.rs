@@ -150,6 +150,35 @@ fn f16_cache_decodes_like_the_f32_cache() {
 }
 
 #[test]
+fn f16_and_bf16_models_track_f32() {
+    let d = TempDir::new("tinyhalf");
+    write_tiny(&d.0, "qwen2", None, None);
+    let m32 = Model::load_hf_dir(&d.0, &LoadOptions::f32()).unwrap();
+    let want = run(&m32, &IDS, &pos(0..10), &mut m32.new_cache(), Logits::All);
+    let scale = max_diff(&want, &want.zeros_like().unwrap());
+    // f16 keeps 11 significant bits, bf16 8; a wrong path is off by O(scale)
+    for (dt, rel) in [(Dtype::F16, 3e-2), (Dtype::BF16, 0.15)] {
+        let o = LoadOptions {
+            dtype: dt,
+            ..LoadOptions::f32()
+        };
+        let m = Model::load_hf_dir(&d.0, &o).unwrap();
+        let mut c = m.new_cache();
+        assert_eq!(c.dtype(), dt.dtype());
+        let full = run(&m, &IDS, &pos(0..10), &mut m.new_cache(), Logits::All);
+        let e = max_diff(&full, &want);
+        eprintln!("{dt:?}: max |dlogit| {e} of max |logit| {scale}");
+        assert!(e < rel * scale, "{dt:?}: {e} vs {scale}");
+        run(&m, &IDS[..7], &pos(0..7), &mut c, Logits::Last);
+        for i in 7..10 {
+            let l = run(&m, &IDS[i..i + 1], &[i as i64], &mut c, Logits::Last);
+            let e = max_diff(&l, &want.narrow(0, i, 1).unwrap());
+            assert!(e < rel * scale, "{dt:?} decode step {i}: {e} vs {scale}");
+        }
+    }
+}
+
+#[test]
 fn truncate_then_redecode_equals_never_decoded() {
     let (_d, m) = tiny("llama", None);
     let mut a = m.new_cache();
