@@ -8,8 +8,9 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
-use candle_core::{DType, Module, Tensor};
+use candle_core::{CpuStorage, DType, Module, Storage, Tensor};
 
+use super::matvec;
 use super::qmatmul::FastQ;
 use crate::error::Result;
 
@@ -70,13 +71,39 @@ impl Linear {
         let y = match &self.kernel {
             Kernel::Fast(f) => f.forward(x)?.to_dtype(x.dtype())?,
             Kernel::Candle(q, _) => q.forward(&x.contiguous()?)?,
-            Kernel::Dense(w) => x.matmul(&w.t()?)?,
+            Kernel::Dense(w) => match dense_few_rows(w, x)? {
+                Some(y) => y,
+                None => x.matmul(&w.t()?)?,
+            },
         };
         match &self.bias {
             Some(b) => Ok(y.broadcast_add(b)?),
             None => Ok(y),
         }
     }
+}
+
+/// `x · wᵀ` with `matvec` for a few f32 rows (decode); `None`: not a case
+/// it covers.
+fn dense_few_rows(w: &Tensor, x: &Tensor) -> Result<Option<Tensor>> {
+    let ((t, k), (n, kw)) = (x.dims2()?, w.dims2()?);
+    if t > matvec::MAX_ROWS || k != kw || !matvec::supports(k) {
+        return Ok(None);
+    }
+    if w.dtype() != DType::F32 || x.dtype() != DType::F32 || !w.is_contiguous() {
+        return Ok(None);
+    }
+    let x = x.contiguous()?;
+    let out = {
+        let ((ws, wl), (xs, xl)) = (w.storage_and_layout(), x.storage_and_layout());
+        let (Storage::Cpu(CpuStorage::F32(wd)), Storage::Cpu(CpuStorage::F32(xd))) = (&*ws, &*xs)
+        else {
+            return Ok(None);
+        };
+        let (wo, xo) = (wl.start_offset(), xl.start_offset());
+        matvec::matvec(&wd[wo..wo + n * k], n, k, &xd[xo..xo + t * k], t)
+    };
+    Ok(Some(Tensor::from_vec(out, (t, n), x.device())?))
 }
 
 /// Concatenates the rows of same-format weights; `None` when they differ.

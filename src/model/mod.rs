@@ -9,6 +9,7 @@ pub mod decode_attn;
 pub(crate) mod gguf_loader;
 pub mod kv_elem;
 pub mod linear;
+pub mod matvec;
 pub mod mlp;
 pub mod prefill_attn;
 pub mod qkernel;
