@@ -18,6 +18,7 @@ use super::decode_attn::decode_attention;
 use super::kv_elem::KvElem;
 use super::linear::{FusedLinear, Linear};
 use super::prefill_attn::{prefill_attention, visible};
+use super::simd_level::SimdLevel;
 use super::weights::{Role, Weights};
 use crate::error::Result;
 use crate::kv::{KvCache, Rope};
@@ -118,6 +119,18 @@ enum HeadData<'a> {
     BF16(&'a [bf16], &'a [bf16]),
 }
 
+/// `$body` with `$k`, `$v` bound to the slices of whichever storage `$data`
+/// holds (each arm is compiled for its element type).
+macro_rules! with_storage {
+    ($data:expr, |$k:ident, $v:ident| $body:expr) => {
+        match $data {
+            HeadData::F32($k, $v) => $body,
+            HeadData::F16($k, $v) => $body,
+            HeadData::BF16($k, $v) => $body,
+        }
+    };
+}
+
 /// Runs `f` over the raw storage of `keys`/`vals` `[kv, L, hd]`; None (the
 /// caller takes the tensor path) unless both are f32, f16 or bf16 on CPU with
 /// unit-stride rows.
@@ -172,17 +185,11 @@ fn fused_decode(
     let (nkv, l, hd) = keys.dims3()?;
     with_heads(keys, vals, |data, rows| {
         let qv = scaled_f32(q, scale)?;
-        let out = match data {
-            HeadData::F32(kd, vd) => {
-                decode_attention(&qv, nh, nkv, hd, l, |h| &kd[rows.k(h)], |h| &vd[rows.v(h)])
-            }
-            HeadData::F16(kd, vd) => {
-                decode_attention(&qv, nh, nkv, hd, l, |h| &kd[rows.k(h)], |h| &vd[rows.v(h)])
-            }
-            HeadData::BF16(kd, vd) => {
-                decode_attention(&qv, nh, nkv, hd, l, |h| &kd[rows.k(h)], |h| &vd[rows.v(h)])
-            }
-        };
+        let level = SimdLevel::best();
+        let out = with_storage!(data, |kd, vd| {
+            let (k_at, v_at) = (|h| &kd[rows.k(h)], |h| &vd[rows.v(h)]);
+            decode_attention(level, &qv, nh, nkv, hd, l, k_at, v_at)
+        });
         Ok(Tensor::from_vec(out, (1, nh * hd), q.device())?.to_dtype(q.dtype())?)
     })
 }
@@ -212,17 +219,9 @@ fn fused_prefill(
                 cache.positions(layer)
             }
         };
-        let out = match data {
-            HeadData::F32(kd, vd) => {
-                prefill_rows(&qv, (nh, nkv, hd), positions, window, k_pos, kd, vd, rows)
-            }
-            HeadData::F16(kd, vd) => {
-                prefill_rows(&qv, (nh, nkv, hd), positions, window, k_pos, kd, vd, rows)
-            }
-            HeadData::BF16(kd, vd) => {
-                prefill_rows(&qv, (nh, nkv, hd), positions, window, k_pos, kd, vd, rows)
-            }
-        };
+        let out = with_storage!(data, |kd, vd| {
+            prefill_rows(&qv, (nh, nkv, hd), positions, window, k_pos, kd, vd, rows)
+        });
         Ok(Tensor::from_vec(out, (t, nh * hd), q.device())?.to_dtype(q.dtype())?)
     })
 }
@@ -240,7 +239,8 @@ fn prefill_rows<'a, E: KvElem>(
     rows: HeadRows,
 ) -> Vec<f32> {
     let (k_at, v_at) = (|h| &kd[rows.k(h)], |h| &vd[rows.v(h)]);
-    prefill_attention(q, nh, nkv, hd, positions, window, k_pos, k_at, v_at)
+    let level = SimdLevel::best();
+    prefill_attention(level, q, nh, nkv, hd, positions, window, k_pos, k_at, v_at)
 }
 
 fn pool(p: &Tensor, how: Pool) -> Result<Tensor> {

@@ -207,22 +207,10 @@ fn partial<const AVX: bool>(
 
 /// `q` `[n_heads, hd]` (already scaled by 1/sqrt(hd)); `k_at(h)`/`v_at(h)`
 /// give KV head h's rows `[len, hd]`. Returns `[n_heads * hd]` (head-major,
-/// the layout the output projection reads).
-pub fn decode_attention<'a, E: KvElem>(
-    q: &[f32],
-    n_heads: usize,
-    n_kv: usize,
-    hd: usize,
-    len: usize,
-    k_at: impl Fn(usize) -> &'a [E] + Sync,
-    v_at: impl Fn(usize) -> &'a [E] + Sync,
-) -> Vec<f32> {
-    decode_attention_at(SimdLevel::best(), q, n_heads, n_kv, hd, len, k_at, v_at)
-}
-
-/// `decode_attention` with kernels of at most `level`.
+/// the layout the output projection reads). Kernels up to `level` are used
+/// (`SimdLevel::best()` outside tests).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn decode_attention_at<'a, E: KvElem>(
+pub fn decode_attention<'a, E: KvElem>(
     level: SimdLevel,
     q: &[f32],
     n_heads: usize,
@@ -295,6 +283,7 @@ pub(crate) fn decode_attention_at<'a, E: KvElem>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::kv_elem::test_data::{assert_same, softmax, uniform, Stored};
 
     fn attend<E: KvElem>(
         level: SimdLevel,
@@ -304,7 +293,7 @@ mod tests {
         v: &[E],
     ) -> Vec<f32> {
         let head = |h: usize| h * len * hd..(h + 1) * len * hd;
-        decode_attention_at(level, q, nh, nkv, hd, len, |h| &k[head(h)], |h| &v[head(h)])
+        decode_attention(level, q, nh, nkv, hd, len, |h| &k[head(h)], |h| &v[head(h)])
     }
 
     #[test]
@@ -312,45 +301,17 @@ mod tests {
         // every kernel this CPU runs; n_rep 3 and 4; rows of 16, 64, 128
         for (hd, nh) in [(16, 6), (64, 6), (64, 8), (128, 6)] {
             let (nkv, len) = (2, 700);
-            let mut s = 1u64;
-            let mut rnd = || {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            };
-            let q: Vec<f32> = (0..nh * hd).map(|_| rnd() * 2.0).collect();
-            let k: Vec<f32> = (0..nkv * len * hd).map(|_| rnd()).collect();
-            let v: Vec<f32> = (0..nkv * len * hd).map(|_| rnd()).collect();
-            // values an f16 cache holds exactly, so both storages must agree
-            let (k, v): (Vec<f32>, Vec<f32>) = (
-                k.iter().map(|&x| half::f16::from_f32(x).to_f32()).collect(),
-                v.iter().map(|&x| half::f16::from_f32(x).to_f32()).collect(),
-            );
-            let k16: Vec<half::f16> = k.iter().map(|&x| half::f16::from_f32(x)).collect();
-            let v16: Vec<half::f16> = v.iter().map(|&x| half::f16::from_f32(x)).collect();
+            let q = uniform(1, nh * hd, 2.0);
+            let (ks, vs) = Stored::kv(2, nkv * len * hd);
+            let (k, v) = (&ks.f32, &vs.f32);
+            let shape = (nh, nkv, hd, len);
             for level in SimdLevel::available() {
-                let got = attend(level, &q, (nh, nkv, hd, len), &k, &v);
-                let got16 = attend(level, &q, (nh, nkv, hd, len), &k16, &v16);
-                for (a, b) in got.iter().zip(&got16) {
-                    assert!((a - b).abs() < 1e-6, "f32 vs f16 cache: {a} vs {b}");
-                }
-                // bf16 storage against f32 storage of the same (bf16-rounded) values
-                let (kb, vb): (Vec<half::bf16>, Vec<half::bf16>) = (
-                    k.iter().map(|&x| half::bf16::from_f32(x)).collect(),
-                    v.iter().map(|&x| half::bf16::from_f32(x)).collect(),
-                );
-                let (kr, vr): (Vec<f32>, Vec<f32>) = (
-                    kb.iter().map(|x| x.to_f32()).collect(),
-                    vb.iter().map(|x| x.to_f32()).collect(),
-                );
-                let (gb, gr) = (
-                    attend(level, &q, (nh, nkv, hd, len), &kb, &vb),
-                    attend(level, &q, (nh, nkv, hd, len), &kr, &vr),
-                );
-                for (a, b) in gb.iter().zip(&gr) {
-                    assert!((a - b).abs() < 1e-6, "bf16 vs f32 cache: {a} vs {b}");
-                }
+                let got = attend(level, &q, shape, k, v);
+                let got16 = attend(level, &q, shape, &ks.f16, &vs.f16);
+                assert_same(&got, &got16, "f32 vs f16 cache");
+                let gb = attend(level, &q, shape, &ks.bf16, &vs.bf16);
+                let gr = attend(level, &q, shape, &ks.bf16_f32, &vs.bf16_f32);
+                assert_same(&gb, &gr, "bf16 vs f32 cache");
                 for qh in 0..nh {
                     let h = qh / (nh / nkv);
                     let sc: Vec<f32> = (0..len)
@@ -360,12 +321,9 @@ mod tests {
                                 .sum()
                         })
                         .collect();
-                    let m = sc.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-                    let e: Vec<f32> = sc.iter().map(|x| (x - m).exp()).collect();
-                    let z: f32 = e.iter().sum();
+                    let p = softmax(&sc);
                     for d in 0..hd {
-                        let want: f32 =
-                            (0..len).map(|j| e[j] / z * v[(h * len + j) * hd + d]).sum();
+                        let want: f32 = (0..len).map(|j| p[j] * v[(h * len + j) * hd + d]).sum();
                         let g = got[qh * hd + d];
                         assert!(
                             (g - want).abs() < 1e-5,
@@ -380,7 +338,7 @@ mod tests {
 
 #[cfg(test)]
 mod bench {
-    use super::KvElem;
+    use super::{KvElem, SimdLevel};
 
     const SHAPE: (usize, usize, usize, usize, usize) = (9, 3, 64, 1024, 30);
 
@@ -393,7 +351,16 @@ mod bench {
             let t = std::time::Instant::now();
             for (kl, vl) in k.iter().zip(v) {
                 let (k_at, v_at) = (|h| &kl[head(h)], |h| &vl[head(h)]);
-                std::hint::black_box(super::decode_attention(q, nh, nkv, hd, len, k_at, v_at));
+                std::hint::black_box(super::decode_attention(
+                    SimdLevel::best(),
+                    q,
+                    nh,
+                    nkv,
+                    hd,
+                    len,
+                    k_at,
+                    v_at,
+                ));
             }
             times.push(t.elapsed().as_secs_f64() * 1e3);
         }

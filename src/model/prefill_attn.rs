@@ -226,28 +226,10 @@ unsafe fn block_avx2(
 /// `q` `[n_heads, t, hd]` (already scaled by 1/sqrt(hd)) at positions
 /// `q_pos`; KV head h has rows `k_at(h)`/`v_at(h)` `[len, hd]` at positions
 /// `k_pos_at(h)`. Returns `[t, n_heads * hd]` (token-major, the layout the
-/// output projection reads). A query that sees no key gets zeros.
+/// output projection reads). A query that sees no key gets zeros. Kernels
+/// up to `level` are used (`SimdLevel::best()` outside tests).
 #[allow(clippy::too_many_arguments)]
 pub fn prefill_attention<'a, E: KvElem>(
-    q: &[f32],
-    n_heads: usize,
-    n_kv: usize,
-    hd: usize,
-    q_pos: &[i64],
-    window: Option<usize>,
-    k_pos_at: impl Fn(usize) -> &'a [i64] + Sync,
-    k_at: impl Fn(usize) -> &'a [E] + Sync,
-    v_at: impl Fn(usize) -> &'a [E] + Sync,
-) -> Vec<f32> {
-    let level = SimdLevel::best();
-    prefill_attention_at(
-        level, q, n_heads, n_kv, hd, q_pos, window, k_pos_at, k_at, v_at,
-    )
-}
-
-/// `prefill_attention` with kernels of at most `level`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn prefill_attention_at<'a, E: KvElem>(
     level: SimdLevel,
     q: &[f32],
     n_heads: usize,
@@ -341,21 +323,19 @@ pub(crate) fn prefill_attention_at<'a, E: KvElem>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::kv_elem::test_data::{assert_same, softmax, uniform, Stored};
 
-    #[allow(clippy::too_many_arguments)]
     fn attend<E: KvElem>(
         level: SimdLevel,
         q: &[f32],
         (nh, nkv, hd, len): (usize, usize, usize, usize),
-        q_pos: &[i64],
-        window: Option<usize>,
-        kp: &[Vec<i64>],
+        (q_pos, window, kp): (&[i64], Option<usize>, &[Vec<i64>]),
         k: &[E],
         v: &[E],
     ) -> Vec<f32> {
         let head = |h: usize| h * len * hd..(h + 1) * len * hd;
         let (k_at, v_at) = (|h| &k[head(h)], |h| &v[head(h)]);
-        prefill_attention_at(level, q, nh, nkv, hd, q_pos, window, |h| &kp[h], k_at, v_at)
+        prefill_attention(level, q, nh, nkv, hd, q_pos, window, |h| &kp[h], k_at, v_at)
     }
 
     #[test]
@@ -363,23 +343,10 @@ mod tests {
         for hd in [64, 128] {
             let (nh, nkv, t, past) = (6, 2, 37, 11);
             let len = past + t;
-            let mut s = 7u64;
-            let mut rnd = || {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            };
-            let q: Vec<f32> = (0..nh * t * hd).map(|_| rnd() * 0.5).collect();
-            let k: Vec<f32> = (0..nkv * len * hd).map(|_| rnd()).collect();
-            let v: Vec<f32> = (0..nkv * len * hd).map(|_| rnd()).collect();
-            // values an f16 cache holds exactly, so both storages must agree
-            let (k, v): (Vec<f32>, Vec<f32>) = (
-                k.iter().map(|&x| half::f16::from_f32(x).to_f32()).collect(),
-                v.iter().map(|&x| half::f16::from_f32(x).to_f32()).collect(),
-            );
-            let k16: Vec<half::f16> = k.iter().map(|&x| half::f16::from_f32(x)).collect();
-            let v16: Vec<half::f16> = v.iter().map(|&x| half::f16::from_f32(x)).collect();
+            let q = uniform(7, nh * t * hd, 0.5);
+            let (ks, vs) = Stored::kv(8, nkv * len * hd);
+            let (k, v) = (&ks.f32, &vs.f32);
+            let shape = (nh, nkv, hd, len);
             // head 1's keys at shifted positions (per-head layouts), gaps included
             let kp: Vec<Vec<i64>> = (0..nkv)
                 .map(|h| (0..len as i64).map(|j| j * (1 + h as i64)).collect())
@@ -389,36 +356,13 @@ mod tests {
                 .into_iter()
                 .flat_map(|w| SimdLevel::available().into_iter().map(move |l| (w, l)))
             {
-                let got = attend(level, &q, (nh, nkv, hd, len), &q_pos, window, &kp, &k, &v);
-                let got16 = attend(
-                    level,
-                    &q,
-                    (nh, nkv, hd, len),
-                    &q_pos,
-                    window,
-                    &kp,
-                    &k16,
-                    &v16,
-                );
-                for (a, b) in got.iter().zip(&got16) {
-                    assert!((a - b).abs() < 1e-6, "f32 vs f16 cache: {a} vs {b}");
-                }
-                // bf16 storage against f32 storage of the same (bf16-rounded) values
-                let (kb, vb): (Vec<half::bf16>, Vec<half::bf16>) = (
-                    k.iter().map(|&x| half::bf16::from_f32(x)).collect(),
-                    v.iter().map(|&x| half::bf16::from_f32(x)).collect(),
-                );
-                let (kr, vr): (Vec<f32>, Vec<f32>) = (
-                    kb.iter().map(|x| x.to_f32()).collect(),
-                    vb.iter().map(|x| x.to_f32()).collect(),
-                );
-                let (gb, gr) = (
-                    attend(level, &q, (nh, nkv, hd, len), &q_pos, window, &kp, &kb, &vb),
-                    attend(level, &q, (nh, nkv, hd, len), &q_pos, window, &kp, &kr, &vr),
-                );
-                for (a, b) in gb.iter().zip(&gr) {
-                    assert!((a - b).abs() < 1e-6, "bf16 vs f32 cache: {a} vs {b}");
-                }
+                let at = (&q_pos[..], window, &kp[..]);
+                let got = attend(level, &q, shape, at, k, v);
+                let got16 = attend(level, &q, shape, at, &ks.f16, &vs.f16);
+                assert_same(&got, &got16, "f32 vs f16 cache");
+                let gb = attend(level, &q, shape, at, &ks.bf16, &vs.bf16);
+                let gr = attend(level, &q, shape, at, &ks.bf16_f32, &vs.bf16_f32);
+                assert_same(&gb, &gr, "bf16 vs f32 cache");
                 for qh in 0..nh {
                     let h = qh / (nh / nkv);
                     for i in 0..t {
@@ -433,18 +377,14 @@ mod tests {
                                     .sum()
                             })
                             .collect();
-                        let m = sc.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-                        let e: Vec<f32> = sc.iter().map(|x| (x - m).exp()).collect();
-                        let z: f32 = e.iter().sum();
+                        let p = softmax(&sc);
                         for d in 0..hd {
-                            let want: f32 = if vis.is_empty() {
-                                0.0
-                            } else {
-                                vis.iter()
-                                    .zip(&e)
-                                    .map(|(&j, p)| p / z * v[(h * len + j) * hd + d])
-                                    .sum()
-                            };
+                            // a query that sees no key gets zeros (an empty sum)
+                            let want: f32 = vis
+                                .iter()
+                                .zip(&p)
+                                .map(|(&j, p)| p * v[(h * len + j) * hd + d])
+                                .sum();
                             let g = got[i * nh * hd + qh * hd + d];
                             assert!(
                                 (g - want).abs() < 1e-5,

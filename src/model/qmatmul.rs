@@ -304,6 +304,7 @@ impl FastQ {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::tests::max_diff;
     use candle_core::quantized::QMatMul;
     use candle_core::Module;
 
@@ -360,17 +361,7 @@ mod tests {
             assert_eq!(c.rows(), rows[0] + rows[1]);
             let want =
                 Tensor::cat(&[fs[0].forward(&x).unwrap(), fs[1].forward(&x).unwrap()], 1).unwrap();
-            let d = (c.forward(&x).unwrap() - want)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .max(0)
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
-            assert_eq!(d, 0.0, "{dt:?}");
+            assert_eq!(max_diff(&c.forward(&x).unwrap(), &want), 0.0, "{dt:?}");
         }
     }
 
@@ -386,16 +377,7 @@ mod tests {
                 let x = Tensor::randn(0f32, 1.0, (t, 96), &dev).unwrap();
                 let a = f.forward(&x).unwrap();
                 let b = m.forward(&x).unwrap();
-                let d = (a - b)
-                    .unwrap()
-                    .abs()
-                    .unwrap()
-                    .flatten_all()
-                    .unwrap()
-                    .max(0)
-                    .unwrap()
-                    .to_scalar::<f32>()
-                    .unwrap();
+                let d = max_diff(&a, &b);
                 // both quantize activations to 8 bits (scales f32 here, f16 there)
                 assert!(d < 0.05, "{dt:?} t={t}: max diff {d}");
             }

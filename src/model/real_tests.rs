@@ -171,14 +171,9 @@ fn smollm2_greedy_matches_transformers() {
 
 /// Deterministic pseudo-random ids in [lo, hi).
 fn lcg_ids(n: usize, seed: u64, lo: u32, hi: u32) -> Vec<u32> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            lo + ((s >> 33) % (hi - lo) as u64) as u32
-        })
+    crate::model::kv_elem::test_data::lcg(seed)
+        .take(n)
+        .map(|s| lo + ((s >> 33) % (hi - lo) as u64) as u32)
         .collect()
 }
 
