@@ -28,6 +28,15 @@ pub fn load_options(dtype: &str) -> Option<LoadOptions> {
 /// default cache too) and the activation dtype otherwise.
 pub const KV_DTYPES: &[&str] = &["auto", "f32", "f16", "bf16"];
 
+/// The first of `dtype`, `kv_dtype` that names no known value, as (field,
+/// message); stages and commands report it in their own terms.
+pub fn invalid_dtype(dtype: &str, kv_dtype: &str) -> Option<(&'static str, String)> {
+    [("dtype", dtype, DTYPES), ("kv_dtype", kv_dtype, KV_DTYPES)]
+        .into_iter()
+        .find(|(_, v, ok)| !ok.contains(v))
+        .map(|(f, v, ok)| (f, format!("'{v}' is not one of {}", ok.join(", "))))
+}
+
 fn kv_dtype_of(kv_dtype: &str) -> Option<Option<Dtype>> {
     Some(match kv_dtype {
         "auto" => None,

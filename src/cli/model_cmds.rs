@@ -4,7 +4,7 @@
 use kvlab::decode::generate::{generate, GenerateOpts};
 use kvlab::error::input_err;
 use kvlab::eval::perplexity::perplexity;
-use kvlab::model_source::{load_model, resolve_model};
+use kvlab::model_source::{invalid_dtype, load_model, resolve_model};
 use kvlab::tokenizer::{ChatMessage, Tokenizer};
 use std::path::{Path, PathBuf};
 
@@ -46,10 +46,22 @@ pub struct GenerateArgs {
     pub json: bool,
 }
 
+/// Bad `--dtype` / `--kv-dtype` values, named as flags before any loading.
+fn check_dtype_flags(dtype: &str, kv_dtype: &str) -> anyhow::Result<()> {
+    match invalid_dtype(dtype, kv_dtype) {
+        Some((field, msg)) => {
+            let flag = format!("--{}", field.replace('_', "-"));
+            anyhow::bail!(input_err("command line", flag, msg))
+        }
+        None => Ok(()),
+    }
+}
+
 pub fn generate_cmd(store: &Path, a: GenerateArgs) -> anyhow::Result<i32> {
     let path = gguf_of(&resolve_model(&a.model, store)?)?;
     let dtype: String = or_default(a.dtype, "generate", "dtype")?;
     let kv_dtype: String = or_default(a.kv_dtype, "generate", "kv_dtype")?;
+    check_dtype_flags(&dtype, &kv_dtype)?;
     let max_tokens: usize = or_default(a.max_tokens, "generate", "max_new_tokens")?;
     let temperature: f64 = or_default(a.temperature, "generate", "temperature")?;
     let seed: u64 = or_default(a.seed, "generate", "seed")?;
@@ -157,6 +169,7 @@ pub fn perplexity_cmd(store: &Path, a: PerplexityArgs) -> anyhow::Result<i32> {
     let max_windows: usize = or_default(a.max_windows, "perplexity", "max_windows")?;
     let dtype: String = or_default(a.dtype, "perplexity", "dtype")?;
     let kv_dtype: String = or_default(a.kv_dtype, "perplexity", "kv_dtype")?;
+    check_dtype_flags(&dtype, &kv_dtype)?;
     if window < 2 || stride == 0 || stride > window {
         anyhow::bail!(input_err(
             "command line",

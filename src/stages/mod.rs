@@ -157,14 +157,8 @@ pub fn model_file(ctx: &StageCtx) -> Result<std::path::PathBuf> {
 /// `dtype` must name one of the engine's load modes, `kv_dtype` one of its
 /// cache types.
 pub fn check_dtype(p: &Params, dtype: &str, kv_dtype: &str) -> Result<()> {
-    use crate::model_source::{DTYPES, KV_DTYPES};
-    for (field, value, allowed) in [("dtype", dtype, DTYPES), ("kv_dtype", kv_dtype, KV_DTYPES)] {
-        if !allowed.contains(&value) {
-            return Err(p.err(
-                field,
-                format!("'{value}' is not one of {}", allowed.join(", ")),
-            ));
-        }
+    match crate::model_source::invalid_dtype(dtype, kv_dtype) {
+        Some((field, msg)) => Err(p.err(field, msg)),
+        None => Ok(()),
     }
-    Ok(())
 }

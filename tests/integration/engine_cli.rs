@@ -115,6 +115,30 @@ fn perplexity_of_alice_within_one_percent_of_transformers() {
 }
 
 #[test]
+fn bad_dtype_flags_are_input_errors() {
+    let sb = Sandbox::new("dtypeflags");
+    let model = smollm2_gguf();
+    for (flag, value) in [("--dtype", "q3"), ("--kv-dtype", "f8")] {
+        let out = sb.kvlab(&[
+            "generate",
+            "--model",
+            model.to_str().unwrap(),
+            "--prompt",
+            "hi",
+            flag,
+            value,
+        ]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(
+            err.contains(flag) && err.contains(&format!("'{value}'")),
+            "{err}"
+        );
+    }
+}
+
+#[test]
 fn broken_model_files_are_input_errors() {
     let sb = Sandbox::new("badmodel");
     let bytes = std::fs::read(smollm2_gguf()).unwrap();
