@@ -395,8 +395,13 @@ impl KvCache {
             if len == 0 {
                 continue;
             }
-            let k = self.k_view(layer)?.contiguous()?;
-            let k = self.rope.apply(&k, &vec![delta; len])?;
+            // Rotated in f32 whatever the storage: an f16 rotation would add
+            // its own rounding to the stored keys'.
+            let k = self.k_view(layer)?.to_dtype(DType::F32)?;
+            let k = self
+                .rope
+                .apply(&k, &vec![delta; len])?
+                .to_dtype(self.dtype)?;
             let l = &mut self.layers[layer];
             l.k = Some(k);
             l.v = Some(l.v.as_ref().expect("v buffer").narrow(1, 0, len)?.copy()?);

@@ -242,6 +242,31 @@ fn rerotated_chunk_matches_chunk_computed_at_new_position() {
     assert!(max_diff(&cat.k(0).unwrap(), &full.k(0).unwrap()) < 1e-5);
 }
 
+#[test]
+fn rerotated_f16_chunk_matches_chunk_computed_at_new_position() {
+    let d = TempDir::new("rot16");
+    write_tiny(&d.0, "llama", None, None);
+    let o = LoadOptions {
+        kv_dtype: Some(Dtype::F16),
+        ..LoadOptions::f32()
+    };
+    let m = Model::load_hf_dir(&d.0, &o).unwrap();
+    let chunk = [5u32, 6, 7, 8];
+    let mut moved = m.new_cache();
+    run(&m, &chunk, &pos(0..4), &mut moved, Logits::Last);
+    moved.rerotate(13).unwrap();
+    let mut there = m.new_cache();
+    run(&m, &chunk, &pos(13..17), &mut there, Logits::Last);
+    assert_eq!(moved.k(0).unwrap().dtype(), DType::F16);
+    assert_eq!(moved.positions(0), there.positions(0));
+    // both sides are rounded to f16 once: at most an ulp or two apart
+    let k = there.k(0).unwrap();
+    let ulp = max_diff(&k, &k.zeros_like().unwrap()) / 1024.0;
+    let e = max_diff(&moved.k(0).unwrap(), &k);
+    assert!(e <= 2.0 * ulp, "{e} vs ulp {ulp}");
+    assert_eq!(max_diff(&moved.v(0).unwrap(), &there.v(0).unwrap()), 0.0);
+}
+
 /// Masks entries of a copy by moving them to an unreachable position.
 fn masked(c: &KvCache, keep: &[Vec<usize>]) -> KvCache {
     let mut m = c.clone();
