@@ -226,6 +226,8 @@ pub fn decode_attention<'a, E: KvElem>(
     let want = (2 * threads).div_ceil(n_kv);
     let splits = want.min(len.div_ceil(MIN_KEYS_PER_TASK)).max(1);
     let per = len.div_ceil(splits);
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = level; // only x86-64 has kernels above scalar
     let parts: Vec<Partial> = (0..n_kv * splits)
         .into_par_iter()
         .map(|i| {

@@ -247,8 +247,12 @@ pub fn prefill_attention<'a, E: KvElem>(
     #[cfg(target_arch = "x86_64")]
     let tiled = level >= SimdLevel::Avx512 && (hd == 64 || hd == 128);
     #[cfg(not(target_arch = "x86_64"))]
-    let tiled = false;
+    let tiled = {
+        let _ = level; // only x86-64 has kernels above scalar
+        false
+    };
     // The tiled kernel reads each head's keys transposed; done once per head.
+    #[cfg(target_arch = "x86_64")]
     let kts: Vec<Vec<f32>> = if tiled {
         (0..n_kv)
             .into_par_iter()
