@@ -217,16 +217,24 @@ fn truncate_then_redecode_equals_never_decoded() {
     }
 }
 
+const CHUNK: [u32; 4] = [5, 6, 7, 8];
+
+/// `CHUNK` computed at positions 0..4 and re-rotated by 13, and the same
+/// chunk computed at 13..17.
+fn moved_and_there(m: &Model) -> (KvCache, KvCache) {
+    let mut moved = m.new_cache();
+    run(m, &CHUNK, &pos(0..4), &mut moved, Logits::Last);
+    moved.rerotate(13).unwrap();
+    let mut there = m.new_cache();
+    run(m, &CHUNK, &pos(13..17), &mut there, Logits::Last);
+    assert_eq!(moved.positions(0), there.positions(0));
+    (moved, there)
+}
+
 #[test]
 fn rerotated_chunk_matches_chunk_computed_at_new_position() {
     let (_d, m) = tiny("llama", None);
-    let chunk = [5u32, 6, 7, 8];
-    let mut moved = m.new_cache();
-    run(&m, &chunk, &pos(0..4), &mut moved, Logits::Last);
-    moved.rerotate(13).unwrap();
-    let mut there = m.new_cache();
-    run(&m, &chunk, &pos(13..17), &mut there, Logits::Last);
-    assert_eq!(moved.positions(0), there.positions(0));
+    let (moved, there) = moved_and_there(&m);
     assert!(max_diff(&moved.k(0).unwrap(), &there.k(0).unwrap()) < 1e-5);
     assert!(max_diff(&moved.v(0).unwrap(), &there.v(0).unwrap()) < 1e-6);
     // splice behind a prefix: layer-0 keys equal a full pass over prefix+chunk
@@ -236,7 +244,7 @@ fn rerotated_chunk_matches_chunk_computed_at_new_position() {
     cat.extend(&moved).unwrap();
     let mut full = m.new_cache();
     let mut all = prefix.clone();
-    all.extend(chunk);
+    all.extend(CHUNK);
     run(&m, &all, &pos(0..17), &mut full, Logits::Last);
     assert_eq!(cat.positions(0), full.positions(0));
     assert!(max_diff(&cat.k(0).unwrap(), &full.k(0).unwrap()) < 1e-5);
@@ -251,14 +259,8 @@ fn rerotated_f16_chunk_matches_chunk_computed_at_new_position() {
         ..LoadOptions::f32()
     };
     let m = Model::load_hf_dir(&d.0, &o).unwrap();
-    let chunk = [5u32, 6, 7, 8];
-    let mut moved = m.new_cache();
-    run(&m, &chunk, &pos(0..4), &mut moved, Logits::Last);
-    moved.rerotate(13).unwrap();
-    let mut there = m.new_cache();
-    run(&m, &chunk, &pos(13..17), &mut there, Logits::Last);
+    let (moved, there) = moved_and_there(&m);
     assert_eq!(moved.k(0).unwrap().dtype(), DType::F16);
-    assert_eq!(moved.positions(0), there.positions(0));
     // both sides are rounded to f16 once: at most an ulp or two apart
     let k = there.k(0).unwrap();
     let ulp = max_diff(&k, &k.zeros_like().unwrap()) / 1024.0;
