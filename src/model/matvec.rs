@@ -9,6 +9,9 @@
 
 use rayon::prelude::*;
 
+use super::qmatmul::OutPtr;
+use super::simd_level::SimdLevel;
+
 /// Activation rows handled in one pass (more: take candle's gemm).
 pub const MAX_ROWS: usize = 4;
 
@@ -17,14 +20,8 @@ const ROWS_PER_TASK: usize = 64;
 
 /// True when `matvec` can run on this CPU for width `k`.
 pub fn supports(k: usize) -> bool {
-    k.is_multiple_of(16) && super::softmax::has_avx512f()
+    k.is_multiple_of(16) && SimdLevel::best() >= SimdLevel::Avx512
 }
-
-/// Raw pointer to the output, written at disjoint indices by the tasks.
-#[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
-unsafe impl Send for OutPtr {}
-unsafe impl Sync for OutPtr {}
 
 /// `x` `[t, k]` row-major, `w` `[n, k]` row-major -> `[t, n]` row-major.
 pub fn matvec(w: &[f32], n: usize, k: usize, x: &[f32], t: usize) -> Vec<f32> {

@@ -36,9 +36,22 @@ enum Layout {
 
 /// Raw pointer to the output, written at disjoint indices by the tasks.
 #[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
+pub(crate) struct OutPtr(pub(crate) *mut f32);
 unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
+
+/// Group `g` for tokens `t0..t0+N` (`x_at(t)`: token t's blocks, `o_at(t,
+/// g)`: its 16 outputs of group g).
+fn tile<'a, const N: usize>(
+    p: &Packed,
+    g: usize,
+    t0: usize,
+    x_at: &impl Fn(usize) -> &'a [BlockQ8],
+    o_at: &impl Fn(usize, usize) -> &'a mut [f32],
+) {
+    let xs = std::array::from_fn(|k| x_at(t0 + k));
+    p.group::<N>(g, xs, std::array::from_fn(|k| o_at(t0 + k, g)));
+}
 
 impl FastQ {
     /// `None` when the format, shape or device has no kernel here (or the
@@ -175,33 +188,21 @@ impl FastQ {
             };
             let mut t0 = 0;
             while t0 < t {
-                let left = t - t0;
-                for g in gs.clone() {
-                    match left {
-                        8.. => p.group::<8>(
-                            g,
-                            std::array::from_fn(|k| x_at(t0 + k)),
-                            std::array::from_fn(|k| o_at(t0 + k, g)),
-                        ),
-                        4..=7 => p.group::<4>(
-                            g,
-                            std::array::from_fn(|k| x_at(t0 + k)),
-                            std::array::from_fn(|k| o_at(t0 + k, g)),
-                        ),
-                        2..=3 => p.group::<2>(
-                            g,
-                            std::array::from_fn(|k| x_at(t0 + k)),
-                            std::array::from_fn(|k| o_at(t0 + k, g)),
-                        ),
-                        _ => p.group::<1>(g, [x_at(t0)], [o_at(t0, g)]),
-                    }
-                }
-                t0 += match left {
+                let step = match t - t0 {
                     8.. => 8,
                     4..=7 => 4,
                     2..=3 => 2,
                     _ => 1,
                 };
+                for g in gs.clone() {
+                    match step {
+                        8 => tile::<8>(p, g, t0, &x_at, &o_at),
+                        4 => tile::<4>(p, g, t0, &x_at, &o_at),
+                        2 => tile::<2>(p, g, t0, &x_at, &o_at),
+                        _ => tile::<1>(p, g, t0, &x_at, &o_at),
+                    }
+                }
+                t0 += step;
             }
         });
         out

@@ -121,10 +121,6 @@ impl Packed {
         })
     }
 
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
     /// The rows of `parts` one after another (groups are independent, so
     /// this appends them); `None` unless formats and widths agree.
     pub fn concat(parts: &[&Packed]) -> Option<Packed> {
@@ -138,10 +134,6 @@ impl Packed {
             rows: parts.iter().map(|p| p.rows).sum(),
             lines: parts.iter().flat_map(|p| p.lines.iter().copied()).collect(),
         })
-    }
-
-    pub fn format(&self) -> WFormat {
-        self.fmt
     }
 
     fn group_ptr(&self, g: usize) -> *const u8 {

@@ -5,11 +5,13 @@
 //! (range reduction by ln 2, degree-6 polynomial, `vscalefps`; relative
 //! error ~2e-7, zero below e^-103).
 
+use super::simd_level::SimdLevel;
+
 /// `x ← exp(x − max(x))`; returns `(max, Σ x)`. An empty row gives
 /// `(-inf, 0)`.
 pub fn exp_shifted(row: &mut [f32]) -> (f32, f32) {
     #[cfg(target_arch = "x86_64")]
-    if has_avx512f() {
+    if SimdLevel::best() >= SimdLevel::Avx512 {
         // SAFETY: the CPU has AVX-512F (checked).
         return unsafe { avx512::exp_shifted(row) };
     }
@@ -27,10 +29,6 @@ fn exp_shifted_scalar(row: &mut [f32]) -> (f32, f32) {
         z += *x;
     }
     (m, z)
-}
-
-pub fn has_avx512f() -> bool {
-    super::simd_level::SimdLevel::best() >= super::simd_level::SimdLevel::Avx512
 }
 
 #[cfg(target_arch = "x86_64")]
