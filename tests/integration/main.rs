@@ -3,5 +3,6 @@
 mod bad_input;
 mod crash_safety;
 mod engine_cli;
+mod items;
 mod pipeline_cache;
 mod sandbox;
