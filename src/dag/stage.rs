@@ -2,6 +2,7 @@
 //! sees. The DAG knows stage kinds only through these types and the
 //! [`Registry`] it is handed; the kinds themselves live in `crate::stages`.
 
+use super::executor::Executor;
 use super::item::{self, ItemSpec};
 use super::params::Params;
 use super::progress::Progress;
@@ -97,6 +98,8 @@ pub struct StageCtx<'a> {
     /// When set, every planned item's spec is also written to `<dir>/<key>.json`
     /// (`kvlab run --write-specs`), to rerun one item with `kvlab item`.
     pub spec_dir: Option<&'a Path>,
+    /// Who computes the items (the runner's process by default).
+    pub executor: &'a Executor,
     items: RefCell<ItemLog>,
 }
 
@@ -124,6 +127,7 @@ impl<'a> StageCtx<'a> {
             kind,
             run,
             spec_dir: None,
+            executor: &Executor::Local,
             items: RefCell::new(ItemLog::default()),
         }
     }
@@ -161,23 +165,26 @@ impl<'a> StageCtx<'a> {
         ItemSpec::new(self.kind, preimage, work)
     }
 
-    /// Each spec's object, looked up or computed here in this process (the
-    /// local executor), in order. The stage's own artifact keeps them alive.
+    /// Each spec's object, looked up or computed by the run's executor, in
+    /// order. The stage's own artifact keeps them alive.
     pub fn items(&self, specs: &[ItemSpec], progress: &mut Progress) -> Result<Vec<Artifact>> {
-        let mut out = Vec::with_capacity(specs.len());
-        for spec in specs {
-            if let Some(dir) = self.spec_dir {
+        if let Some(dir) = self.spec_dir {
+            for spec in specs {
                 spec.write(&dir.join(format!("{}.json", spec.key())))?;
             }
-            let (a, outcome) = item::compute(self.store, self.kind, spec)?;
-            let mut log = self.items.borrow_mut();
+        }
+        let done = self
+            .executor
+            .run_items(self.store, self.kind, self.name(), specs, progress)?;
+        let mut log = self.items.borrow_mut();
+        let mut out = Vec::with_capacity(done.len());
+        for (a, outcome) in done {
             log.keys.push(a.key().to_string());
             match outcome {
                 Outcome::Computed => log.computed += 1,
                 Outcome::Cached => log.cached += 1,
             }
             out.push(a);
-            progress.inc(1);
         }
         Ok(out)
     }

@@ -6,3 +6,4 @@ mod engine_cli;
 mod items;
 mod pipeline_cache;
 mod sandbox;
+mod slurm;
