@@ -3,5 +3,6 @@
 mod bad_input;
 mod crash_safety;
 mod engine_cli;
+mod layering;
 mod pipeline_cache;
 mod sandbox;
