@@ -138,8 +138,13 @@ fn strip(src: &str) -> String {
             blank(&mut out, c);
             i += 1;
             if b.get(i) == Some(&'\\') {
-                blank(&mut out, b[i]);
-                i += 1;
+                // The escape and the escaped char ('\'' included).
+                for _ in 0..2 {
+                    if i < b.len() {
+                        blank(&mut out, b[i]);
+                        i += 1;
+                    }
+                }
             }
             while i < b.len() && b[i] != '\'' {
                 blank(&mut out, b[i]);
@@ -561,7 +566,7 @@ fn the_scanner_catches_a_cycle_and_only_a_cycle() {
     w(
         "a/x.rs",
         "use super::{y::{self, Y}, A};\n/// crate::b::B\npub struct X;\n\
-         #[cfg(test)] mod tests { use super::*; fn c() -> char { '{' } }\n",
+         #[cfg(test)] mod tests { use super::*; fn c() -> [char; 2] { ['{', '\\''] } }\n",
     );
     w(
         "a/y.rs",
