@@ -126,7 +126,7 @@ pub fn item(
     };
     let store = Store::open(store)?;
     let _lock = store.lock_shared()?;
-    let (artifact, outcome) = kvlab::dag::item::compute(&store, kind, &spec)?;
+    let (artifact, outcome) = kvlab::dag::item::compute(&store, kind.item_kind(), &spec)?;
     let what = match outcome {
         Outcome::Cached => "cached",
         Outcome::Computed => "computed",

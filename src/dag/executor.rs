@@ -2,11 +2,10 @@
 //! through the same store, so keys and bytes are identical wherever an item
 //! was made; only who runs `compute_item` differs.
 
-use super::item::{self, ItemSpec};
+use super::item::{self, ItemKind, ItemSpec};
 use super::progress::Progress;
 use super::slurm;
 use super::slurm_config::SlurmConfig;
-use super::stage::StageKind;
 use crate::error::Result;
 use crate::store::publish::Outcome;
 use crate::store::{Artifact, Store};
@@ -26,7 +25,7 @@ impl Executor {
     pub fn run_items(
         &self,
         store: &Store,
-        kind: &StageKind,
+        kind: ItemKind,
         stage: &str,
         specs: &[ItemSpec],
         progress: &mut Progress,

@@ -3,7 +3,8 @@
 //! [`Registry`] it is handed; the kinds themselves live in `crate::stages`.
 
 use super::executor::Executor;
-use super::item::{self, ItemSpec};
+use super::item::ComputeItem;
+use super::item::ItemSpec;
 use super::params::Params;
 use super::progress::Progress;
 use crate::error::{input_err, Result};
@@ -33,10 +34,18 @@ pub struct StageKind {
     pub run: fn(&StageCtx) -> Result<()>,
     /// Computes one item of this kind from its spec alone (see `dag::item`);
     /// `None` for kinds that have no items.
-    pub compute_item: Option<item::ComputeItem>,
+    pub compute_item: Option<ComputeItem>,
 }
 
 impl StageKind {
+    pub fn item_kind(&self) -> super::item::ItemKind<'static> {
+        super::item::ItemKind {
+            kind: self.kind,
+            version: self.version,
+            compute: self.compute_item,
+        }
+    }
+
     pub fn defaults(&self) -> Result<toml::Table> {
         let file = format!("stages/{}.toml", self.kind);
         parse_toml(self.defaults, Path::new(&file))
@@ -162,7 +171,7 @@ impl<'a> StageCtx<'a> {
 
     /// A spec for an item of this stage's kind.
     pub fn item_spec(&self, preimage: serde_json::Value, work: serde_json::Value) -> ItemSpec {
-        ItemSpec::new(self.kind, preimage, work)
+        ItemSpec::new(self.kind.kind, self.kind.version, preimage, work)
     }
 
     /// Each spec's object, looked up or computed by the run's executor, in
@@ -173,9 +182,13 @@ impl<'a> StageCtx<'a> {
                 spec.write(&dir.join(format!("{}.json", spec.key())))?;
             }
         }
-        let done = self
-            .executor
-            .run_items(self.store, self.kind, self.name(), specs, progress)?;
+        let done = self.executor.run_items(
+            self.store,
+            self.kind.item_kind(),
+            self.name(),
+            specs,
+            progress,
+        )?;
         let mut log = self.items.borrow_mut();
         let mut out = Vec::with_capacity(done.len());
         for (a, outcome) in done {

@@ -4,6 +4,7 @@ mod bad_input;
 mod crash_safety;
 mod engine_cli;
 mod items;
+mod layering;
 mod pipeline_cache;
 mod sandbox;
 mod slurm;
