@@ -114,8 +114,9 @@ pub fn rekv_summary(rejections: LazyFrame, thresholds: Thresholds) -> Result<Rek
         rej_key.push(GAMMA.0);
     }
     let lf = lf.with_columns([
-        conf_bucket().alias("conf_bucket"),
-        rank_bucket().alias("rank_bucket"),
+        // the when/then literals would otherwise materialise as i32
+        conf_bucket().cast(DataType::Int64).alias("conf_bucket"),
+        rank_bucket().cast(DataType::Int64).alias("rank_bucket"),
     ]);
     let t = &thresholds;
 

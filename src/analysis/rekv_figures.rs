@@ -410,7 +410,7 @@ mod tests {
         assert_svg_has(&svg(2), &["[0.8, 1.0]", "draft-model probability"]);
         assert_svg_has(&svg(3), &["position of the rejected token"]);
         assert_svg_has(&svg(4), &["10+", "3-4", "same_model = cross_model"]);
-        assert_svg_has(&svg(5), &["rejections", ">15<"]);
+        assert_svg_has(&svg(5), &["rejections", "\n15\n</text>"]);
 
         let one = FigureOptions {
             width: 800,

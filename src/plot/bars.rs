@@ -3,7 +3,7 @@
 //! in a strip beside the plot.
 
 use super::colors;
-use super::decor::{draw_legend, ref_font, ref_style, split_legend, RefLine, Swatch};
+use super::decor::{draw_legend, ref_font, ref_style, split_legend, RefLine, Swatch, REF_COLOR};
 use super::figure::{finite_range, perr, render, tick, widen, Draw, Figure};
 use crate::error::{other, Result};
 use plotters::coord::Shift;
@@ -68,8 +68,7 @@ impl Default for BarOptions {
 }
 
 /// Draw `groups` over `categories` into `path` (`.png` or `.svg`); every
-/// group needs one value per category. A legend appears for two or more
-/// groups.
+/// group needs one value per category. The legend names every group.
 pub fn bar_chart(
     fig: &Figure,
     categories: &[String],
@@ -153,12 +152,11 @@ fn value_text(v: f64) -> String {
 impl Draw for Cats<'_> {
     fn draw<DB: DrawingBackend>(&self, fig: &Figure, root: &DrawingArea<DB, Shift>) -> Result<()> {
         let body = root.titled(&fig.title, fig.title_font()).map_err(perr)?;
-        let legend = self.groups.len() > 1;
-        let labels: Vec<&str> = if legend {
-            self.groups.iter().map(|g| g.label.as_str()).collect()
-        } else {
-            Vec::new()
-        };
+        // even one group is named: it may stand for several merged ones
+        let mut labels: Vec<&str> = self.groups.iter().map(|g| g.label.as_str()).collect();
+        if self.opts.mark == Mark::Bars {
+            labels.extend(self.opts.refs.iter().map(|r| r.label.as_str()));
+        }
         let (plot, strip) = split_legend(&body, fig, &labels)?;
 
         let n = self.categories.len().max(1);
@@ -186,26 +184,6 @@ impl Draw for Cats<'_> {
             .y_label_formatter(&tick)
             .draw()
             .map_err(perr)?;
-
-        for r in &self.opts.refs {
-            chart
-                .draw_series(DashedLineSeries::new(
-                    [(x0, r.at), (x1, r.at)],
-                    fig.px(10),
-                    fig.px(6),
-                    ref_style(fig),
-                ))
-                .map_err(perr)?;
-            let (v, dy) = if r.low_side {
-                (VPos::Top, fig.px(3) as i32)
-            } else {
-                (VPos::Bottom, -(fig.px(3) as i32))
-            };
-            let font = ref_font(fig, Pos::new(HPos::Left, v));
-            let text = EmptyElement::at((x0, r.at))
-                + Text::new(r.label.clone(), (fig.px(6) as i32, dy), font);
-            chart.draw_series(std::iter::once(text)).map_err(perr)?;
-        }
 
         let k = self.groups.len().max(1) as f64;
         let width = 0.8 / k;
@@ -249,14 +227,44 @@ impl Draw for Cats<'_> {
             }
         }
 
+        // thresholds over the data; bars would hide a label in the plot, so
+        // a bar chart names them in the legend instead
+        let in_legend = self.opts.mark == Mark::Bars;
+        for r in &self.opts.refs {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(x0, r.at), (x1, r.at)],
+                    fig.px(10),
+                    fig.px(6),
+                    ref_style(fig),
+                ))
+                .map_err(perr)?;
+            if in_legend {
+                continue;
+            }
+            let (v, dy) = if r.low_side {
+                (VPos::Top, fig.px(3) as i32)
+            } else {
+                (VPos::Bottom, -(fig.px(3) as i32))
+            };
+            let font = ref_font(fig, Pos::new(HPos::Left, v));
+            let text = EmptyElement::at((x0, r.at))
+                + Text::new(r.label.clone(), (fig.px(6) as i32, dy), font);
+            chart.draw_series(std::iter::once(text)).map_err(perr)?;
+        }
+
         if let Some(strip) = strip {
             let swatch = match self.opts.mark {
                 Mark::Bars => Swatch::Box,
                 Mark::Lines => Swatch::Line,
             };
-            let entries: Vec<_> = (0..self.groups.len())
+            let mut entries: Vec<_> = (0..self.groups.len())
                 .map(|i| (self.groups[i].label.clone(), self.color(i), swatch))
                 .collect();
+            if in_legend {
+                let refs = self.opts.refs.iter();
+                entries.extend(refs.map(|r| (r.label.clone(), REF_COLOR, Swatch::Dashed)));
+            }
             draw_legend(&strip, fig, &entries)?;
         }
         Ok(())
@@ -354,7 +362,7 @@ mod tests {
                 "cross_model",
                 "c3",
                 "GO &gt; 0.7",
-                ">12<",
+                "\n7\n</text>", // a value label, not a tick (ticks are even)
             ],
         );
         let lines = BarOptions {

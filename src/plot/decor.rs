@@ -43,6 +43,8 @@ pub const REF_COLOR: RGBColor = RGBColor(0x55, 0x55, 0x55);
 pub enum Swatch {
     Box,
     Line,
+    /// A reference line.
+    Dashed,
 }
 
 /// Split `area` into the plot and, when there are entries, a legend strip
@@ -94,6 +96,14 @@ pub(crate) fn draw_legend<DB: DrawingBackend>(
                 strip
                     .draw(&Circle::new((x + 3 * h / 2, y), fig.px(3), color.filled()))
                     .map_err(perr)?
+            }
+            Swatch::Dashed => {
+                let style = color.stroke_width(fig.px(2));
+                for (a, b) in [(0, h), (2 * h, 3 * h)] {
+                    strip
+                        .draw(&PathElement::new(vec![(x + a, y), (x + b, y)], style))
+                        .map_err(perr)?;
+                }
             }
         }
         strip
