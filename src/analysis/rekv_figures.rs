@@ -418,7 +418,9 @@ mod tests {
             formats: vec![Format::Png],
         };
         let empty = rekv_summary(two_modes().head(Some(0)).lazy(), Thresholds::seed()).unwrap();
-        let files = rekv_figures(&empty, &one, &dir).unwrap();
+        let empty_dir = dir.join("empty");
+        std::fs::create_dir(&empty_dir).unwrap();
+        let files = rekv_figures(&empty, &one, &empty_dir).unwrap();
         assert_eq!(files.len(), 6);
         assert!(files.iter().all(|f| f.extension().unwrap() == "png"));
         cleanup(&dir);

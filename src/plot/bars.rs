@@ -116,6 +116,9 @@ impl Cats<'_> {
         let values = self.groups.iter().flat_map(|g| g.values.iter().copied());
         let refs = self.opts.refs.iter().map(|r| r.at);
         let bars = self.opts.mark == Mark::Bars;
+        if bars && finite_range(values.clone()).is_none() {
+            return (0.0, 1.0);
+        }
         let zero = bars.then_some(0.0);
         match finite_range(values.chain(refs).chain(zero)) {
             None => (0.0, 1.0),
@@ -253,6 +256,14 @@ impl Draw for Cats<'_> {
             chart.draw_series(std::iter::once(text)).map_err(perr)?;
         }
 
+        let values = self.groups.iter().flat_map(|g| g.values.iter().copied());
+        if finite_range(values).is_none() {
+            let font = fig.desc_font().pos(Pos::new(HPos::Center, VPos::Center));
+            let (w, h) = plot.dim_in_pixel();
+            let at = (w as i32 / 2, h as i32 / 2);
+            plot.draw(&Text::new("no data", at, font)).map_err(perr)?;
+        }
+
         if let Some(strip) = strip {
             let swatch = match self.opts.mark {
                 Mark::Bars => Swatch::Box,
@@ -373,6 +384,7 @@ mod tests {
         bar_chart(&fig, &c, &groups, &lines, &png).unwrap();
         assert_png(&png, 1000, 600);
         bar_chart(&fig, &[], &[], &lines, &dir.join("empty.svg")).unwrap();
+        assert_svg_has(&dir.join("empty.svg"), &["no data"]);
         let bad = [Group::new("short", vec![1.0])];
         let e = bar_chart(&fig, &c, &bad, &opts, &png).unwrap_err();
         assert!(e.to_string().contains("short"), "{e}");

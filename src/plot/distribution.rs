@@ -200,6 +200,13 @@ impl Draw for StepChart<'_> {
                 chart.draw_series(std::iter::once(text)).map_err(perr)?;
             }
         }
+        let any = self.panels.iter().flat_map(|p| &p.steps);
+        if !any.clone().any(|s| s.occupied().is_some()) {
+            let font = fig.desc_font().pos(Pos::new(HPos::Center, VPos::Center));
+            let (w, h) = plot.dim_in_pixel();
+            let at = (w as i32 / 2, h as i32 / 2);
+            plot.draw(&Text::new("no data", at, font)).map_err(perr)?;
+        }
         if let Some(strip) = strip {
             let entries: Vec<_> = labels
                 .iter()
@@ -315,6 +322,7 @@ mod tests {
             ],
         );
         step_histograms(&fig, &[], &[], &dir.join("e.svg")).unwrap();
+        assert_svg_has(&dir.join("e.svg"), &["no data"]);
         let bad = [Panel {
             title: "x".into(),
             steps: vec![Steps::new("bad", vec![0.0, 1.0], vec![1.0, 2.0])],
