@@ -112,7 +112,9 @@ impl StepChart<'_> {
         // the occupied bins with a margin, kept inside the bins' own range
         let mut range = match (finite_range(occupied.flatten()), outer) {
             (Some((lo, hi)), Some((a, b))) => Some((lo.max(a), hi.min(b))),
-            (occ, _) => occ,
+            (Some(occ), None) => Some(occ),
+            // nothing to show: a unit range, so reference lines sit inside
+            (None, _) => Some((0.0, 1.0)),
         };
         for r in self.refs.iter().filter(|r| r.at.is_finite()) {
             range = Some(match range {
@@ -180,6 +182,11 @@ impl Draw for StepChart<'_> {
                     .draw_series(LineSeries::new(outline, color.stroke_width(fig.px(2))))
                     .map_err(perr)?;
             }
+            if !panel.steps.iter().any(|s| s.occupied().is_some()) {
+                let font = fig.desc_font().pos(Pos::new(HPos::Center, VPos::Center));
+                let text = Text::new("no data", ((x0 + x1) / 2.0, y1 / 2.0), font);
+                chart.draw_series(std::iter::once(text)).map_err(perr)?;
+            }
             for r in self.refs {
                 chart
                     .draw_series(DashedLineSeries::new(
@@ -199,13 +206,6 @@ impl Draw for StepChart<'_> {
                     + Text::new(r.label.clone(), (dx, fig.px(4) as i32), font);
                 chart.draw_series(std::iter::once(text)).map_err(perr)?;
             }
-        }
-        let any = self.panels.iter().flat_map(|p| &p.steps);
-        if !any.clone().any(|s| s.occupied().is_some()) {
-            let font = fig.desc_font().pos(Pos::new(HPos::Center, VPos::Center));
-            let (w, h) = plot.dim_in_pixel();
-            let at = (w as i32 / 2, h as i32 / 2);
-            plot.draw(&Text::new("no data", at, font)).map_err(perr)?;
         }
         if let Some(strip) = strip {
             let entries: Vec<_> = labels
@@ -321,7 +321,17 @@ mod tests {
                 "<polygon",
             ],
         );
-        step_histograms(&fig, &[], &[], &dir.join("e.svg")).unwrap();
+        let empty = [Panel {
+            title: "nothing".into(),
+            steps: vec![Steps::new("a", edges(4), vec![0.0; 4])],
+        }];
+        let c = StepChart {
+            panels: &empty,
+            refs: &refs,
+        };
+        assert_eq!(c.x_range(), (0.0, 1.0));
+        step_histograms(&fig, &empty, &refs, &dir.join("e.svg")).unwrap();
+        step_histograms(&fig, &[], &[], &dir.join("none.svg")).unwrap();
         assert_svg_has(&dir.join("e.svg"), &["no data"]);
         let bad = [Panel {
             title: "x".into(),
