@@ -136,7 +136,8 @@ impl Cats<'_> {
         let n = self.categories.len();
         let step = n.div_ceil(MAX_LABELS).max(1);
         let i = v.round();
-        if (v - i).abs() > 1e-6 || i < 0.0 || i as usize >= n || (i as usize) % step != 0 {
+        if (v - i).abs() > 1e-6 || i < 0.0 || i as usize >= n || !(i as usize).is_multiple_of(step)
+        {
             return String::new();
         }
         self.categories[i as usize].clone()

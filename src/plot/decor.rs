@@ -47,13 +47,16 @@ pub enum Swatch {
     Dashed,
 }
 
+/// A drawing area in pixel coordinates.
+type Area<DB> = DrawingArea<DB, Shift>;
+
 /// Split `area` into the plot and, when there are entries, a legend strip
 /// wide enough for the longest label (at most 40% of the width).
 pub(crate) fn split_legend<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     fig: &Figure,
     labels: &[&str],
-) -> Result<(DrawingArea<DB, Shift>, Option<DrawingArea<DB, Shift>>)> {
+) -> Result<(Area<DB>, Option<Area<DB>>)> {
     if labels.is_empty() {
         return Ok((area.clone(), None));
     }
