@@ -285,7 +285,11 @@ fn grouped(
             rejections,
             key_exprs.clone(),
             key_exprs,
-            JoinArgs::new(JoinType::Left),
+            // a null key (say a missing layer) is still its own group
+            JoinArgs {
+                nulls_equal: true,
+                ..JoinArgs::new(JoinType::Left)
+            },
         )
         .sort(keys.to_vec(), SortMultipleOptions::default())
         .collect()?;

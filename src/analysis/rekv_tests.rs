@@ -226,6 +226,16 @@ fn rows_and_rejections_are_counted_apart() {
 }
 
 #[test]
+fn a_missing_layer_is_its_own_group() {
+    let mut df = single_rows(&[("m", 0.6, 0.6), ("m", 0.8, 0.8)]);
+    let layer = Column::new("layer_target".into(), [Some(3i64), None]);
+    df.with_column(layer).unwrap();
+    let l = summary(df).by_layer;
+    assert_eq!(l.height(), 2);
+    assert_eq!(icol(&l, "n_rejections"), [1, 1]);
+}
+
+#[test]
 fn gamma_sweep_counts_rejections_per_run() {
     let tag = |g: i64| {
         two_modes()
