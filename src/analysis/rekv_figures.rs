@@ -27,6 +27,9 @@ pub const FIGURES: [&str; 6] = [
     "fig6_rejection_position_histogram",
 ];
 
+/// The extra figure of a gamma sweep (a table with a `gamma` column).
+pub const GAMMA_FIGURE: &str = "fig7_similarity_per_gamma";
+
 /// Size and formats of every figure (a stage fills these from its TOML).
 #[derive(Clone, Debug, PartialEq)]
 pub struct FigureOptions {
@@ -50,8 +53,9 @@ const V_SHADE: f64 = 0.45;
 
 const COS_AXIS: &str = "mean cosine similarity";
 
-/// Draw the six figures into `out_dir` (which must exist), each once per
-/// format; returns the paths written, figure by figure.
+/// Draw the six figures (and, for a gamma sweep, [`GAMMA_FIGURE`]) into
+/// `out_dir` (which must exist), each once per format; returns the paths
+/// written, figure by figure.
 pub fn rekv_figures(
     a: &RekvAnalysis,
     opts: &FigureOptions,
@@ -137,6 +141,17 @@ pub fn rekv_figures(
         "rejections",
     );
     each_format(FIGURES[5], &|p| bar_chart(&f6, &cats, &groups, &counts, p))?;
+
+    if let Some(g) = &a.by_gamma {
+        let (gammas, groups) = kv_groups(g, "gamma", &modes)?;
+        let cats: Vec<String> = gammas.iter().map(|g| g.to_string()).collect();
+        let f7 = fig(
+            "KV similarity per speculation length",
+            "gamma (draft tokens per round)",
+            COS_AXIS,
+        );
+        each_format(GAMMA_FIGURE, &|p| bar_chart(&f7, &cats, &groups, &lines, p))?;
+    }
     Ok(written)
 }
 
@@ -411,6 +426,24 @@ mod tests {
         assert_svg_has(&svg(3), &["position of the rejected token"]);
         assert_svg_has(&svg(4), &["10+", "3-4", "same_model = cross_model"]);
         assert_svg_has(&svg(5), &["rejections", "\n15\n</text>"]);
+
+        assert!(!dir.join(format!("{GAMMA_FIGURE}.png")).exists());
+
+        let mut sweep = realistic();
+        let gamma: Vec<i64> = (0..sweep.height() as i64)
+            .map(|i| 3 + 2 * (i % 2))
+            .collect();
+        sweep
+            .with_column(Column::new("gamma".into(), gamma))
+            .unwrap();
+        let a = rekv_summary(sweep.lazy(), Thresholds::seed()).unwrap();
+        let sweep_dir = dir.join("sweep");
+        std::fs::create_dir(&sweep_dir).unwrap();
+        let files = rekv_figures(&a, &FigureOptions::default(), &sweep_dir).unwrap();
+        assert_eq!(files.len(), 14);
+        assert_png(&sweep_dir.join(format!("{GAMMA_FIGURE}.png")), 1000, 600);
+        let svg7 = sweep_dir.join(format!("{GAMMA_FIGURE}.svg"));
+        assert_svg_has(&svg7, &["gamma (draft tokens per round)", ">\n5\n</text>"]);
 
         let one = FigureOptions {
             width: 800,

@@ -2,7 +2,9 @@
 //! Parquet tables for duckdb — summary.parquet in long tidy form plus one
 //! file per breakdown.
 
-use super::rekv::RekvAnalysis;
+use super::rekv::{load_rejections, rekv_summary, RekvAnalysis};
+use super::rekv_figures::{rekv_figures, FigureOptions};
+use super::rekv_verdict::Thresholds;
 use crate::error::{IoContext, Result};
 use crate::table::write_parquet;
 use polars::prelude::*;
@@ -137,12 +139,26 @@ pub fn write_rekv_outputs(a: &RekvAnalysis, out_dir: &Path) -> Result<Vec<PathBu
     Ok(written)
 }
 
+/// All a ReKV stage does: read and check `rejections` (a Parquet file),
+/// aggregate with `thresholds`, write the tables and JSON, then the figures,
+/// all into `out_dir`; returns every path written.
+pub fn rekv_run(
+    rejections: &Path,
+    thresholds: Thresholds,
+    figures: &FigureOptions,
+    out_dir: &Path,
+) -> Result<Vec<PathBuf>> {
+    let a = rekv_summary(load_rejections(rejections)?, thresholds)?;
+    let mut files = write_rekv_outputs(&a, out_dir)?;
+    files.extend(rekv_figures(&a, figures, out_dir)?);
+    Ok(files)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::rekv::rekv_summary;
     use crate::analysis::rekv_testdata::two_modes;
-    use crate::analysis::rekv_verdict::Thresholds;
+    use crate::analysis::testdata::write_fixture;
     use crate::plot::testing::{cleanup, tempdir};
     use crate::table::read_parquet;
 
@@ -243,6 +259,24 @@ mod tests {
         assert_eq!(j["by_gamma"][1]["mode"], json!("same_model"));
         assert_eq!(j["by_gamma"][1]["gamma"], json!(4));
         assert_eq!(j["by_gamma"][1]["verdict"], json!("GO"));
+        cleanup(&dir);
+    }
+
+    #[test]
+    fn one_call_from_file_to_figures() {
+        let dir = tempdir("rekv-run");
+        let input = write_fixture(&dir, "rejections.parquet", two_modes());
+        let out = dir.join("out");
+        std::fs::create_dir(&out).unwrap();
+        let png = FigureOptions {
+            formats: vec![crate::plot::Format::Png],
+            ..FigureOptions::default()
+        };
+        let files = rekv_run(&input, Thresholds::seed(), &png, &out).unwrap();
+        assert_eq!(files.len(), 7 + 6);
+        assert!(files.iter().all(|f| f.is_file() && f.starts_with(&out)));
+        let missing = dir.join("nope.parquet");
+        assert!(rekv_run(&missing, Thresholds::seed(), &png, &out).is_err());
         cleanup(&dir);
     }
 }
