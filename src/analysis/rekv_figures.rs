@@ -430,8 +430,11 @@ mod tests {
         assert!(!dir.join(format!("{GAMMA_FIGURE}.png")).exists());
 
         let mut sweep = realistic();
-        let gamma: Vec<i64> = (0..sweep.height() as i64)
-            .map(|i| 3 + 2 * (i % 2))
+        // odd rounds ran with gamma 5, even ones with 3
+        let rounds = sweep.column("round").unwrap().i64().unwrap().clone();
+        let gamma: Vec<i64> = rounds
+            .into_no_null_iter()
+            .map(|r| 3 + 2 * (r % 2))
             .collect();
         sweep
             .with_column(Column::new("gamma".into(), gamma))
