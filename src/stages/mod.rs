@@ -13,6 +13,7 @@ pub mod fetch;
 pub mod generate;
 pub mod perplexity;
 pub mod plot;
+pub mod rekv;
 pub mod tasks;
 
 pub use crate::dag::stage::{Registry, StageCtx, StageKind};
@@ -27,6 +28,7 @@ pub fn registry() -> Registry {
         perplexity::KIND,
         analyze::KIND,
         plot::KIND,
+        rekv::KIND,
     ];
     Registry(KINDS)
 }

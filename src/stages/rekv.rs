@@ -1,0 +1,78 @@
+//! Stage `rekv`: the ReKV analysis of a speculative `generate` stage's
+//! `rejections.parquet` — tables, verdicts and figures (library:
+//! `analysis::rekv*`).
+
+use crate::analysis::rekv_figures::FigureOptions;
+use crate::analysis::rekv_output::rekv_run;
+use crate::analysis::rekv_verdict::Thresholds;
+use crate::dag::params::Params;
+use crate::dag::stage::{StageCtx, StageKind};
+use crate::error::Result;
+use serde::Deserialize;
+
+pub const KIND: StageKind = StageKind {
+    kind: "rekv",
+    version: 1,
+    inputs: &["decode"],
+    all_upstream: false,
+    optional_inputs: &[],
+    unhashed: &[],
+    defaults: include_str!("../../stages/rekv.toml"),
+    resolve,
+    run,
+    compute_item: None,
+};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RekvParams {
+    go: f64,
+    caution: f64,
+    width: u32,
+    height: u32,
+    formats: Vec<String>,
+}
+
+impl RekvParams {
+    fn figures(&self, p: &Params) -> Result<FigureOptions> {
+        let plot = super::plot::PlotParams {
+            width: self.width,
+            height: self.height,
+            bins: 1,
+            formats: self.formats.clone(),
+        };
+        let formats = plot.formats().map_err(|m| p.err("formats", m))?;
+        Ok(FigureOptions {
+            width: self.width,
+            height: self.height,
+            formats,
+        })
+    }
+}
+
+fn resolve(p: &mut Params) -> Result<()> {
+    let r: RekvParams = p.parse()?;
+    if !(0.0 < r.caution && r.caution <= r.go && r.go <= 1.0) {
+        return Err(p.err(
+            "go",
+            format!(
+                "need 0 < caution <= go <= 1, got caution {} and go {}",
+                r.caution, r.go
+            ),
+        ));
+    }
+    for (name, v) in [("width", r.width), ("height", r.height)] {
+        if !(100..=10000).contains(&v) {
+            return Err(p.err(name, format!("{v} is outside 100..=10000")));
+        }
+    }
+    r.figures(p).map(|_| ())
+}
+
+fn run(ctx: &StageCtx) -> Result<()> {
+    let r: RekvParams = ctx.params.parse()?;
+    let rejections = ctx.input_file("decode", "rejections.parquet")?;
+    let thresholds = Thresholds::new(r.go, r.caution).map_err(|e| ctx.params.err("go", e))?;
+    rekv_run(&rejections, thresholds, &r.figures(ctx.params)?, ctx.out)?;
+    Ok(())
+}
