@@ -12,6 +12,7 @@ pub mod kv;
 pub mod model;
 pub mod model_source;
 pub mod plot;
+pub mod report;
 pub mod stages;
 pub mod store;
 pub mod table;

@@ -5,6 +5,7 @@ pub mod params;
 pub mod plan;
 pub mod progress;
 pub mod runner;
+pub mod stage_docs;
 pub mod status;
 pub mod toml_file;
 
