@@ -4,5 +4,6 @@ mod bad_input;
 mod crash_safety;
 mod engine_cli;
 mod pipeline_cache;
+mod report_page;
 mod sandbox;
 mod stage_table;
