@@ -134,7 +134,7 @@ fn stage_table(h: &mut Html, p: &PageInput) {
         h.open("td", &[])
             .elem("code", &[], s.key.get(..12).unwrap_or(&s.key))
             .close("td");
-        h.open("td", &[("class", &class)])
+        h.open("td", &[("class", class.as_str())])
             .text(&s.status)
             .close("td");
         h.elem(
@@ -148,7 +148,7 @@ fn stage_table(h: &mut Html, p: &PageInput) {
 }
 
 /// Output files of `a` with one of the given endings, in manifest order.
-fn outputs<'a>(a: &'a Artifact, ends: &'a [&str]) -> impl Iterator<Item = &'a str> + 'a {
+fn outputs<'a>(a: &'a Artifact, ends: &'a [&'a str]) -> impl Iterator<Item = &'a str> + 'a {
     a.manifest
         .outputs
         .iter()
@@ -168,7 +168,7 @@ fn figures(h: &mut Html, p: &PageInput) -> Result<()> {
         if svgs.is_empty() && pngs.is_empty() {
             continue;
         }
-        h.elem("h3", &[("id", &format!("fig-{}", anchor(stage)))], stage);
+        h.elem("h3", &[("id", format!("fig-{}", anchor(stage)).as_str())], stage);
         for rel in svgs.into_iter().chain(pngs) {
             n += 1;
             let path = a.path(rel);
@@ -204,7 +204,7 @@ fn parquet_tables(h: &mut Html, p: &PageInput) -> Result<()> {
             continue;
         }
         any = true;
-        h.elem("h3", &[("id", &format!("tab-{}", anchor(stage)))], stage);
+        h.elem("h3", &[("id", format!("tab-{}", anchor(stage)).as_str())], stage);
         for rel in files {
             let t = read_table(&a.path(rel), Some(p.options.table_rows), p.options.cell_chars)?;
             tables::render(h, &format!("{stage}/{rel}"), &t);
