@@ -21,20 +21,20 @@ pub struct TableView {
 pub fn read_table(path: &Path, max_rows: Option<usize>, cell_chars: usize) -> Result<TableView> {
     let lf = crate::analysis::scan(path)?;
     let rows = lf.clone().select([len()]).collect()?;
-    let rows = rows.get_columns()[0].get(0)?.extract::<u64>().unwrap_or(0) as usize;
+    let rows = rows.columns()[0].get(0)?.extract::<u64>().unwrap_or(0) as usize;
     let head = match max_rows {
         Some(n) => lf.limit(n as IdxSize).collect()?,
         None => lf.collect()?,
     };
     let schema = head
-        .get_columns()
+        .columns()
         .iter()
         .map(|c| (c.name().to_string(), c.dtype().to_string()))
         .collect();
     let mut cells = Vec::with_capacity(head.height());
     for i in 0..head.height() {
         let mut row = Vec::with_capacity(head.width());
-        for c in head.get_columns() {
+        for c in head.columns() {
             row.push(shorten(&cell(&c.get(i)?), cell_chars));
         }
         cells.push(row);
@@ -116,7 +116,7 @@ mod tests {
             "ids".into(),
             [ids.clone(), ids.slice(0, 1), Series::new_empty("".into(), &DataType::UInt32)],
         );
-        df.with_column(lists).unwrap();
+        df.with_column(lists.into_column()).unwrap();
         let path = dir.join("t.parquet");
         crate::table::write_parquet(&mut df, &path).unwrap();
 

@@ -37,10 +37,10 @@ fn artifact(dir: &Path, stage: &str, key: &str, params: serde_json::Value) -> Ar
     }
 }
 
-const SVG: &str = r#"<?xml version="1.0"?>
+const SVG: &str = r##"<?xml version="1.0"?>
 <svg width="200" height="100" viewBox="0 0 200 100" xmlns="http://www.w3.org/2000/svg">
 <defs><clipPath id="clip"><rect width="100" height="50"/></clipPath></defs>
-<rect clip-path="url(#clip)" width="200" height="100" fill="#3366cc"/><text x="5" y="20">a &lt; b</text></svg>"#;
+<rect clip-path="url(#clip)" width="200" height="100" fill="#3366cc"/><text x="5" y="20">a &lt; b</text></svg>"##;
 
 fn fixture(root: &Path) -> PageInput {
     let model = root.join("model");
