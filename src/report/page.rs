@@ -82,7 +82,7 @@ th{background:#e8eef5}tr:nth-child(even) td{background:#f6f8fa}\
 figure{margin:12px 0 22px;border:1px solid #dde3ea;padding:8px}figcaption{font-size:13px;color:#556}\
 figure svg,figure img{max-width:100%;height:auto;display:block}\
 pre{background:#f6f8fa;border:1px solid #dde3ea;padding:8px;overflow-x:auto;font-size:12px}\
-.caption{margin:10px 0 2px}.note{color:#a04000}";
+.caption{margin:10px 0 2px}.note{color:#a04000}.digests code{word-break:break-all}";
 
 /// The whole page as one HTML string.
 pub fn render(p: &PageInput) -> Result<String> {

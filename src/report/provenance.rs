@@ -78,7 +78,7 @@ pub fn render(h: &mut Html, build: &BuildInfo, inputs: &[(String, Artifact)]) {
     if f.is_empty() {
         h.elem("p", &[], "No fetch stage feeds this report.");
     } else {
-        h.raw("<table><tr><th>stage</th><th>what</th><th>file</th><th>source</th><th>sha256</th><th>content digest</th></tr>\n");
+        h.raw("<div class=\"scroll\"><table class=\"digests\"><tr><th>stage</th><th>what</th><th>file</th><th>source</th><th>sha256</th><th>content digest</th></tr>\n");
         for x in &f {
             h.raw("<tr>")
                 .elem("td", &[], &x.stage)
@@ -91,7 +91,7 @@ pub fn render(h: &mut Html, build: &BuildInfo, inputs: &[(String, Artifact)]) {
                 .close("td");
             h.raw("</tr>\n");
         }
-        h.raw("</table>\n");
+        h.raw("</table></div>\n");
     }
     h.elem("h3", &[], "Builds");
     h.open("p", &[])
@@ -101,7 +101,7 @@ pub fn render(h: &mut Html, build: &BuildInfo, inputs: &[(String, Artifact)]) {
         .elem("code", &[], &build.git_rev)
         .text(".")
         .close("p");
-    h.raw("<table><tr><th>stage</th><th>kind</th><th>git revision</th><th>host</th><th>device</th><th>peak RSS (MiB)</th></tr>\n");
+    h.raw("<div class=\"scroll\"><table><tr><th>stage</th><th>kind</th><th>git revision</th><th>host</th><th>device</th><th>peak RSS (MiB)</th></tr>\n");
     for (stage, a) in inputs {
         let p = &a.manifest.provenance;
         h.row(
@@ -116,5 +116,5 @@ pub fn render(h: &mut Html, build: &BuildInfo, inputs: &[(String, Artifact)]) {
             ],
         );
     }
-    h.raw("</table>\n");
+    h.raw("</table></div>\n");
 }
