@@ -66,7 +66,10 @@ pub fn stages(kind: Option<&str>, json: bool) -> anyhow::Result<i32> {
             }
         },
     };
-    let infos = kinds.into_iter().map(info).collect::<kvlab::Result<Vec<_>>>()?;
+    let infos = kinds
+        .into_iter()
+        .map(info)
+        .collect::<kvlab::Result<Vec<_>>>()?;
     if json {
         println!("{}", serde_json::to_string_pretty(&infos)?);
         return Ok(0);
@@ -131,8 +134,16 @@ mod tests {
             let keys: Vec<&str> = defaults.keys().map(|k| k.as_str()).collect();
             let mut sorted = names.clone();
             sorted.sort();
-            assert_eq!(sorted, keys, "{}: documented params differ from the defaults", k.kind);
-            assert!(i.doc.params.iter().all(|p| !p.doc.concat().trim().is_empty()));
+            assert_eq!(
+                sorted, keys,
+                "{}: documented params differ from the defaults",
+                k.kind
+            );
+            assert!(i
+                .doc
+                .params
+                .iter()
+                .all(|p| !p.doc.concat().trim().is_empty()));
         }
     }
 
@@ -141,12 +152,27 @@ mod tests {
         let i = info(stages::find("analyze").unwrap()).unwrap();
         let short = describe(&i, false);
         assert!(short.starts_with("analyze — token statistics"), "{short}");
-        assert!(short.contains("  inputs:  chunks, tasks (optional)\n"), "{short}");
-        assert!(short.contains("  outputs: token_stats.parquet, doc_stats.parquet"), "{short}");
-        assert!(short.contains("    dataset = \"paul-graham-essays\"  Dataset name"), "{short}");
+        assert!(
+            short.contains("  inputs:  chunks, tasks (optional)\n"),
+            "{short}"
+        );
+        assert!(
+            short.contains("  outputs: token_stats.parquet, doc_stats.parquet"),
+            "{short}"
+        );
+        assert!(
+            short.contains("    dataset = \"paul-graham-essays\"  Dataset name"),
+            "{short}"
+        );
         assert!(!short.contains("version"));
         let fetch = describe(&info(stages::find("fetch").unwrap()).unwrap(), true);
-        assert!(fetch.contains("  inputs:  –\n") && fetch.contains("  not in the key: file\n"), "{fetch}");
-        assert!(fetch.contains("    gunzip = false\n        Decompress a .gz member"), "{fetch}");
+        assert!(
+            fetch.contains("  inputs:  –\n") && fetch.contains("  not in the key: file\n"),
+            "{fetch}"
+        );
+        assert!(
+            fetch.contains("    gunzip = false\n        Decompress a .gz member"),
+            "{fetch}"
+        );
     }
 }

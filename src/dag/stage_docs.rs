@@ -55,12 +55,13 @@ pub fn parse(kind: &str, text: &str, file: &str) -> Result<KindDoc> {
             break;
         } else if let Some(name) = key_of(t) {
             if pending.is_empty() {
-                return Err(input_err(file, name, format!("line {}: no comment line documents this parameter", i + 1)));
+                return Err(input_err(
+                    file,
+                    name,
+                    format!("line {}: no comment line documents this parameter", i + 1),
+                ));
             }
-            let default = values
-                .get(name)
-                .map(|v| v.to_string())
-                .unwrap_or_default();
+            let default = values.get(name).map(|v| v.to_string()).unwrap_or_default();
             params.push(ParamDoc {
                 name: name.to_string(),
                 default,
@@ -82,8 +83,10 @@ pub fn parse(kind: &str, text: &str, file: &str) -> Result<KindDoc> {
 fn key_of(line: &str) -> Option<&str> {
     let (k, _) = line.split_once('=')?;
     let k = k.trim();
-    (!k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-        .then_some(k)
+    (!k.is_empty()
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+    .then_some(k)
 }
 
 #[cfg(test)]

@@ -213,6 +213,7 @@ mod tests {
         ] {
             assert_eq!(Base64(raw.as_bytes()).to_string(), enc);
         }
-        assert!(png_img(b"\x89PNG", "a<b").starts_with("<img alt=\"a&lt;b\" src=\"data:image/png;base64,iVBORw==\""));
+        assert!(png_img(b"\x89PNG", "a<b")
+            .starts_with("<img alt=\"a&lt;b\" src=\"data:image/png;base64,iVBORw==\""));
     }
 }

@@ -130,7 +130,9 @@ fn stage_table(h: &mut Html, p: &PageInput) {
             .map(|(_, a)| format!("{:.2}", a.manifest.provenance.wall_s))
             .unwrap_or_default();
         let class = s.status.replace(' ', "");
-        h.raw("<tr>").elem("td", &[], &s.stage).elem("td", &[], &s.kind);
+        h.raw("<tr>")
+            .elem("td", &[], &s.stage)
+            .elem("td", &[], &s.kind);
         h.open("td", &[])
             .elem("code", &[], s.key.get(..12).unwrap_or(&s.key))
             .close("td");
@@ -168,13 +170,18 @@ fn figures(h: &mut Html, p: &PageInput) -> Result<()> {
         if svgs.is_empty() && pngs.is_empty() {
             continue;
         }
-        h.elem("h3", &[("id", format!("fig-{}", anchor(stage)).as_str())], stage);
+        h.elem(
+            "h3",
+            &[("id", format!("fig-{}", anchor(stage)).as_str())],
+            stage,
+        );
         for rel in svgs.into_iter().chain(pngs) {
             n += 1;
             let path = a.path(rel);
             h.raw("<figure>");
             if rel.ends_with(".svg") {
-                let text = std::fs::read_to_string(&path).ctx(format!("read {}", path.display()))?;
+                let text =
+                    std::fs::read_to_string(&path).ctx(format!("read {}", path.display()))?;
                 match inline_svg(&text, &format!("fig{n}")) {
                     Ok(svg) => h.raw(&svg),
                     Err(why) => h.elem("p", &[("class", "note")], &format!("not inlined: {why}")),
@@ -199,14 +206,24 @@ fn parquet_tables(h: &mut Html, p: &PageInput) -> Result<()> {
     h.raw("<h2 id=\"tables\">Tables</h2>\n");
     let mut any = false;
     for (stage, a) in &p.inputs {
-        let files: Vec<&str> = outputs(a, &[".parquet"]).filter(|r| !is_summary(r)).collect();
+        let files: Vec<&str> = outputs(a, &[".parquet"])
+            .filter(|r| !is_summary(r))
+            .collect();
         if files.is_empty() {
             continue;
         }
         any = true;
-        h.elem("h3", &[("id", format!("tab-{}", anchor(stage)).as_str())], stage);
+        h.elem(
+            "h3",
+            &[("id", format!("tab-{}", anchor(stage)).as_str())],
+            stage,
+        );
         for rel in files {
-            let t = read_table(&a.path(rel), Some(p.options.table_rows), p.options.cell_chars)?;
+            let t = read_table(
+                &a.path(rel),
+                Some(p.options.table_rows),
+                p.options.cell_chars,
+            )?;
             tables::render(h, &format!("{stage}/{rel}"), &t);
         }
     }
@@ -246,10 +263,21 @@ fn summaries(h: &mut Html, p: &PageInput) -> Result<()> {
 mod tests {
     #[test]
     fn summary_files_are_recognised_by_name() {
-        for yes in ["summary.json", "summary.parquet", "sub/summary.md", "summary.csv", "summary.txt"] {
+        for yes in [
+            "summary.json",
+            "summary.parquet",
+            "sub/summary.md",
+            "summary.csv",
+            "summary.txt",
+        ] {
             assert!(super::is_summary(yes), "{yes}");
         }
-        for no in ["summary.png", "my_summary.json", "summary.json.zst", "summary"] {
+        for no in [
+            "summary.png",
+            "my_summary.json",
+            "summary.json.zst",
+            "summary",
+        ] {
             assert!(!super::is_summary(no), "{no}");
         }
     }

@@ -114,7 +114,11 @@ mod tests {
         let ids = Series::new("ids".into(), [1u32, 2, 3]);
         let lists = Series::new(
             "ids".into(),
-            [ids.clone(), ids.slice(0, 1), Series::new_empty("".into(), &DataType::UInt32)],
+            [
+                ids.clone(),
+                ids.slice(0, 1),
+                Series::new_empty("".into(), &DataType::UInt32),
+            ],
         );
         df.with_column(lists.into_column()).unwrap();
         let path = dir.join("t.parquet");

@@ -73,11 +73,21 @@ fn fixture(root: &Path) -> PageInput {
         ),
         (
             "analyze".to_string(),
-            artifact(&analyze, "analyze", "bb11223344556677889900", serde_json::json!({})),
+            artifact(
+                &analyze,
+                "analyze",
+                "bb11223344556677889900",
+                serde_json::json!({}),
+            ),
         ),
         (
             "plot".to_string(),
-            artifact(&plot, "plot", "cc11223344556677889900", serde_json::json!({})),
+            artifact(
+                &plot,
+                "plot",
+                "cc11223344556677889900",
+                serde_json::json!({}),
+            ),
         ),
     ];
     let mut p = PageInput {
@@ -127,7 +137,10 @@ fn page_holds_stages_figures_tables_summaries_and_provenance() {
     assert!(s.contains("tokens &amp; figures"));
     // Stage table: key prefix of 12 hex, status, wall time, compute time.
     assert!(s.contains("<code>bb1122334455</code>") && !s.contains("bb11223344556"));
-    assert!(s.contains("<td class=\"computed\">computed</td><td>2.50</td><td>1.25</td>"), "{s}");
+    assert!(
+        s.contains("<td class=\"computed\">computed</td><td>2.50</td><td>1.25</td>"),
+        "{s}"
+    );
     assert!(s.contains("<td class=\"notrun\">not run</td><td></td>"));
     // Figures: two inline SVGs with distinct ids, no prolog; the PNG twin of
     // a.svg is left out, the lone c.png is a data: image; the scripted SVG is not inlined.
@@ -156,7 +169,11 @@ fn page_holds_stages_figures_tables_summaries_and_provenance() {
     for attr in ["src=\"", "href=\""] {
         for (i, _) in s.match_indices(attr) {
             let v = &s[i + attr.len()..];
-            assert!(v.starts_with('#') || v.starts_with("data:"), "{}", &v[..40.min(v.len())]);
+            assert!(
+                v.starts_with('#') || v.starts_with("data:"),
+                "{}",
+                &v[..40.min(v.len())]
+            );
         }
     }
     cleanup(&dir);

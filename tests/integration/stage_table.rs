@@ -9,13 +9,18 @@ type Row = (Vec<String>, Vec<String>, bool, String);
 
 /// Rows of the table under "## Stages and their parameters".
 fn readme_rows() -> BTreeMap<String, Row> {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let section = readme
         .split("## Stages and their parameters")
         .nth(1)
         .expect("README has the stage section");
     let mut rows = BTreeMap::new();
-    for line in section.lines().skip_while(|l| !l.starts_with("| kind |")).skip(2) {
+    for line in section
+        .lines()
+        .skip_while(|l| !l.starts_with("| kind |"))
+        .skip(2)
+    {
         if !line.starts_with('|') {
             break;
         }
@@ -31,7 +36,10 @@ fn readme_rows() -> BTreeMap<String, Row> {
                 all = true;
                 continue;
             }
-            let name = item.split('`').nth(1).unwrap_or_else(|| panic!("{kind}: input {item:?} is not `name`"));
+            let name = item
+                .split('`')
+                .nth(1)
+                .unwrap_or_else(|| panic!("{kind}: input {item:?} is not `name`"));
             if item.contains("(optional)") {
                 opt.push(name.to_string());
             } else {
@@ -101,7 +109,10 @@ fn readme_stage_table_matches_kvlab_stages() {
         "the README's stage kinds differ from `kvlab stages`"
     );
     for (kind, row) in &cli {
-        assert_eq!(&readme[kind], row, "README row of {kind} differs from `kvlab stages`");
+        assert_eq!(
+            &readme[kind], row,
+            "README row of {kind} differs from `kvlab stages`"
+        );
     }
 }
 
@@ -111,14 +122,28 @@ fn stages_lists_every_kind_and_one_kind_in_full() {
     let all = sb.kvlab(&["stages"]);
     assert!(all.status.success(), "{}", stderr(&all));
     let text = stdout(&all);
-    for kind in ["fetch", "chunk", "tasks", "analyze", "plot", "generate", "perplexity"] {
-        assert!(text.contains(&format!("\n{kind} — ")) || text.starts_with(&format!("{kind} — ")), "{kind}: {text}");
+    for kind in [
+        "fetch",
+        "chunk",
+        "tasks",
+        "analyze",
+        "plot",
+        "generate",
+        "perplexity",
+    ] {
+        assert!(
+            text.contains(&format!("\n{kind} — ")) || text.starts_with(&format!("{kind} — ")),
+            "{kind}: {text}"
+        );
     }
     assert!(text.contains("    chunk_tokens = 512"), "{text}");
     let one = sb.kvlab(&["stages", "chunk"]);
     assert!(one.status.success());
     let one = stdout(&one);
-    assert!(one.starts_with("chunk — ") && one.contains("  version: 1\n"), "{one}");
+    assert!(
+        one.starts_with("chunk — ") && one.contains("  version: 1\n"),
+        "{one}"
+    );
     assert!(one.contains("  inputs:  model, docs\n"), "{one}");
     assert!(!one.contains("analyze"), "{one}");
 
