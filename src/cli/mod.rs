@@ -39,6 +39,14 @@ pub enum Command {
         /// Apply the named preset of the pipeline file.
         #[arg(long)]
         preset: Option<String>,
+        /// Also write every planned item's spec to DIR/<key>.json (for `kvlab item`).
+        #[arg(long, value_name = "DIR")]
+        write_specs: Option<PathBuf>,
+    },
+    /// Compute and publish one item from its spec file (what executors run).
+    Item {
+        #[arg(long)]
+        spec: PathBuf,
     },
     /// Per stage: cached, stale (and why) or missing.
     Status {
@@ -129,14 +137,19 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             with_deps,
             force,
             preset,
+            write_specs,
         } => pipeline_cmds::run(
             &cli.store,
             &pipeline,
-            stages,
-            with_deps,
-            force,
             preset.as_deref(),
+            kvlab::dag::runner::RunOptions {
+                stages,
+                with_deps,
+                force,
+                spec_dir: write_specs,
+            },
         ),
+        Command::Item { spec } => pipeline_cmds::item(&cli.store, &spec),
         Command::Status {
             pipeline,
             preset,

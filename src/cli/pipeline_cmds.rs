@@ -1,5 +1,6 @@
 //! `kvlab run` and `kvlab status`.
 
+use kvlab::dag::item::ItemSpec;
 use kvlab::dag::runner::{self, RunOptions};
 use kvlab::dag::{status, Plan};
 use kvlab::store::publish::Outcome;
@@ -9,30 +10,28 @@ use std::path::Path;
 pub fn run(
     store: &Path,
     pipeline: &Path,
-    stages: Vec<String>,
-    with_deps: bool,
-    force: bool,
     preset: Option<&str>,
+    opts: RunOptions,
 ) -> anyhow::Result<i32> {
-    let plan = Plan::load(pipeline, preset)?;
+    let plan = Plan::load(pipeline, preset, kvlab::stages::registry())?;
     let store = Store::open(store)?;
-    let reports = runner::run(
-        &plan,
-        &store,
-        &RunOptions {
-            stages,
-            with_deps,
-            force,
-        },
-    )?;
+    let reports = runner::run(&plan, &store, &opts)?;
     let results = store.results_dir().join(&plan.name);
     for r in &reports {
         let what = match r.outcome {
             Outcome::Cached => "cached  ",
             Outcome::Computed => "computed",
         };
+        let items = if r.items_computed + r.items_cached > 0 {
+            format!(
+                "  items: {} computed, {} cached",
+                r.items_computed, r.items_cached
+            )
+        } else {
+            String::new()
+        };
         println!(
-            "{what} {:<16} {:<10} {:>8.2} s  {}",
+            "{what} {:<16} {:<10} {:>8.2} s  {}{items}",
             r.stage,
             r.kind,
             r.wall_s,
@@ -58,7 +57,7 @@ pub fn status(
     preset: Option<&str>,
     json: bool,
 ) -> anyhow::Result<i32> {
-    let plan = Plan::load(pipeline, preset)?;
+    let plan = Plan::load(pipeline, preset, kvlab::stages::registry())?;
     let store = Store::open(store)?;
     let st = status::status(&plan, &store)?;
     if json {
@@ -73,5 +72,27 @@ pub fn status(
         };
         println!("{:<8} {:<16} {:<10}{why}", s.state, s.stage, s.kind);
     }
+    Ok(0)
+}
+
+/// `kvlab item --spec FILE`: one item, computed here and published.
+pub fn item(store: &Path, spec_file: &Path) -> anyhow::Result<i32> {
+    let spec = ItemSpec::read(spec_file)?;
+    let Some(kind) = kvlab::stages::find(&spec.kind) else {
+        return Err(kvlab::error::input_err(
+            spec_file.display(),
+            "kind",
+            format!("unknown stage kind '{}'", spec.kind),
+        )
+        .into());
+    };
+    let store = Store::open(store)?;
+    let _lock = store.lock_shared()?;
+    let (artifact, outcome) = kvlab::dag::item::compute(&store, kind, &spec)?;
+    let what = match outcome {
+        Outcome::Cached => "cached",
+        Outcome::Computed => "computed",
+    };
+    println!("{what} {} {}", kind.kind, artifact.key());
     Ok(0)
 }

@@ -26,14 +26,10 @@ fn info(k: &'static StageKind) -> kvlab::Result<KindInfo> {
         version: k.version,
         inputs: k.inputs,
         optional_inputs: k.optional_inputs,
-        all_upstream: all_upstream(k),
+        all_upstream: k.all_upstream,
         unhashed: k.unhashed,
         doc: stage_docs::parse(k.kind, k.defaults, &file)?,
     })
-}
-
-fn all_upstream(_k: &StageKind) -> bool {
-    false
 }
 
 /// `chunks, tasks (optional)`; `every other stage` for a report-like kind.
@@ -52,11 +48,11 @@ fn inputs_line(i: &KindInfo) -> String {
 
 pub fn stages(kind: Option<&str>, json: bool) -> anyhow::Result<i32> {
     let kinds: Vec<&'static StageKind> = match kind {
-        None => stages::registry().iter().collect(),
+        None => stages::registry().kinds().iter().collect(),
         Some(k) => match stages::find(k) {
             Some(found) => vec![found],
             None => {
-                let known: Vec<&str> = stages::registry().iter().map(|k| k.kind).collect();
+                let known: Vec<&str> = stages::registry().kinds().iter().map(|k| k.kind).collect();
                 return Err(input_err(
                     "kvlab stages",
                     "KIND",
@@ -127,9 +123,9 @@ mod tests {
 
     #[test]
     fn every_kind_documents_its_outputs_and_every_parameter() {
-        for k in stages::registry() {
+        for k in stages::registry().kinds() {
             let i = info(k).unwrap_or_else(|e| panic!("{e}"));
-            let defaults = stages::defaults(k).unwrap();
+            let defaults = k.defaults().unwrap();
             let names: Vec<&str> = i.doc.params.iter().map(|p| p.name.as_str()).collect();
             let keys: Vec<&str> = defaults.keys().map(|k| k.as_str()).collect();
             let mut sorted = names.clone();

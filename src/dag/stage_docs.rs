@@ -31,7 +31,7 @@ pub struct KindDoc {
 /// Parse `text`, the defaults file of `kind` (named `file` in errors). Every
 /// parameter must have a doc line; the header must name the kind and its outputs.
 pub fn parse(kind: &str, text: &str, file: &str) -> Result<KindDoc> {
-    let values = crate::dag::toml_file::parse_toml(text, std::path::Path::new(file))?;
+    let values = crate::toml_file::parse_toml(text, std::path::Path::new(file))?;
     let summary = text
         .lines()
         .next()

@@ -20,6 +20,7 @@ pub const KIND: StageKind = StageKind {
     defaults: include_str!("../../stages/report.toml"),
     resolve,
     run,
+    compute_item: None,
 };
 
 #[derive(Debug, Clone, Deserialize)]

@@ -3,6 +3,7 @@
 mod bad_input;
 mod crash_safety;
 mod engine_cli;
+mod items;
 mod pipeline_cache;
 mod report_page;
 mod sandbox;

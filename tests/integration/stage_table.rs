@@ -130,6 +130,7 @@ fn stages_lists_every_kind_and_one_kind_in_full() {
         "plot",
         "generate",
         "perplexity",
+        "report",
     ] {
         assert!(
             text.contains(&format!("\n{kind} — ")) || text.starts_with(&format!("{kind} — ")),
