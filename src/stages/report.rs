@@ -33,10 +33,16 @@ struct ReportParams {
 fn resolve(p: &mut Params) -> Result<()> {
     let r: ReportParams = p.parse()?;
     if !(1..=10_000).contains(&r.table_rows) {
-        return Err(p.err("table_rows", format!("{} is outside 1..=10000", r.table_rows)));
+        return Err(p.err(
+            "table_rows",
+            format!("{} is outside 1..=10000", r.table_rows),
+        ));
     }
     if !(8..=100_000).contains(&r.cell_chars) {
-        return Err(p.err("cell_chars", format!("{} is outside 8..=100000", r.cell_chars)));
+        return Err(p.err(
+            "cell_chars",
+            format!("{} is outside 8..=100000", r.cell_chars),
+        ));
     }
     Ok(())
 }
@@ -82,4 +88,27 @@ fn run(ctx: &StageCtx) -> Result<()> {
     p.add_unlisted_inputs();
     page::write(&p, ctx.out)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_params_are_checked() {
+        let mut p = Params {
+            table: KIND.defaults().unwrap(),
+            file: "p.toml".into(),
+            stage: "rep".into(),
+        };
+        resolve(&mut p).unwrap();
+        p.table.insert("table_rows".into(), toml::Value::Integer(0));
+        let e = resolve(&mut p).unwrap_err();
+        assert!(e.to_string().contains("stages.rep.table_rows"), "{e}");
+        assert_eq!(e.exit_code(), 2);
+        p.table.insert("table_rows".into(), toml::Value::Integer(5));
+        p.table.insert("cell_chars".into(), toml::Value::Integer(4));
+        let e = resolve(&mut p).unwrap_err();
+        assert!(e.to_string().contains("stages.rep.cell_chars"), "{e}");
+    }
 }
