@@ -47,6 +47,8 @@ clean-results:
 
 -include tools/peers.mk
 
+# `layering`: no two files in src/ import each other; no SIMD code in src/model.
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
+	$(CARGO) test --release --locked --test integration layering

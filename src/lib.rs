@@ -3,6 +3,7 @@
 //! Library modules; the `kvlab` binary (src/main.rs) is a thin CLI over them.
 
 pub mod analysis;
+pub mod cpu;
 pub mod dag;
 pub mod data;
 pub mod decode;

@@ -11,7 +11,7 @@
 //! - candle's barrier pool gets no workers (`CANDLE_NUM_THREADS=1`, unless the
 //!   user set it): its ops run inline on the calling thread;
 //! - rayon's global pool has one thread per core (`RAYON_NUM_THREADS` wins);
-//!   gemm and kvlab's own kernels (`model::qmatmul`, attention) split work on
+//!   gemm and kvlab's own kernels (`cpu::qmatmul`, attention) split work on
 //!   it by work stealing, so a stalled thread's share is taken over;
 //! - `run` moves a whole forward pass onto a pool thread, so each parallel op
 //!   is a cheap fork-join inside the pool instead of a cross-thread hand-off

@@ -42,11 +42,21 @@ pub enum Command {
         /// Also write every planned item's spec to DIR/<key>.json (for `kvlab item`).
         #[arg(long, value_name = "DIR")]
         write_specs: Option<PathBuf>,
+        /// Where per-item work runs: local (this process) or slurm (array jobs).
+        #[arg(long, default_value = "local", value_parser = ["local", "slurm"])]
+        executor: String,
+        /// A Slurm setting, overriding [executor.slurm] (repeatable), e.g. partition=gpu.
+        #[arg(long = "slurm", value_name = "KEY=VALUE")]
+        slurm: Vec<String>,
     },
-    /// Compute and publish one item from its spec file (what executors run).
+    /// Compute and publish one item: from a spec file, or task INDEX of a Slurm job directory.
     Item {
-        #[arg(long)]
-        spec: PathBuf,
+        #[arg(long, conflicts_with_all = ["job", "index"])]
+        spec: Option<PathBuf>,
+        #[arg(long, requires = "index")]
+        job: Option<PathBuf>,
+        #[arg(long, requires = "job")]
+        index: Option<usize>,
     },
     /// Per stage: cached, stale (and why) or missing.
     Status {
@@ -138,6 +148,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             force,
             preset,
             write_specs,
+            executor,
+            slurm,
         } => pipeline_cmds::run(
             &cli.store,
             &pipeline,
@@ -147,9 +159,13 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 with_deps,
                 force,
                 spec_dir: write_specs,
+                executor: Default::default(),
             },
+            (executor == "slurm").then_some(slurm),
         ),
-        Command::Item { spec } => pipeline_cmds::item(&cli.store, &spec),
+        Command::Item { spec, job, index } => {
+            pipeline_cmds::item(&cli.store, spec.as_deref(), job.as_deref().zip(index))
+        }
         Command::Status {
             pipeline,
             preset,

@@ -1,7 +1,9 @@
 //! `kvlab run` and `kvlab status`.
 
+use kvlab::dag::executor::Executor;
 use kvlab::dag::item::ItemSpec;
 use kvlab::dag::runner::{self, RunOptions};
+use kvlab::dag::{slurm, slurm_config};
 use kvlab::dag::{status, Plan};
 use kvlab::store::publish::Outcome;
 use kvlab::store::Store;
@@ -11,9 +13,18 @@ pub fn run(
     store: &Path,
     pipeline: &Path,
     preset: Option<&str>,
-    opts: RunOptions,
+    mut opts: RunOptions,
+    slurm_settings: Option<Vec<String>>,
 ) -> anyhow::Result<i32> {
     let plan = Plan::load(pipeline, preset, kvlab::stages::registry())?;
+    let cfg = slurm_config::resolve(
+        Some((&plan.doc, &plan.file)),
+        slurm_settings.as_deref().unwrap_or(&[]),
+    )?;
+    if slurm_settings.is_some() {
+        slurm::check_available()?;
+        opts.executor = Executor::Slurm(cfg);
+    }
     let store = Store::open(store)?;
     let reports = runner::run(&plan, &store, &opts)?;
     let results = store.results_dir().join(&plan.name);
@@ -72,15 +83,42 @@ pub fn status(
         };
         println!("{:<8} {:<16} {:<10}{why}", s.state, s.stage, s.kind);
     }
+    for (job, state) in slurm::in_flight(&store)? {
+        println!(
+            "in flight: slurm job {} (stage {}, {} item(s)): {state}",
+            job.slurm_job,
+            job.stage,
+            job.items.len()
+        );
+    }
     Ok(0)
 }
 
-/// `kvlab item --spec FILE`: one item, computed here and published.
-pub fn item(store: &Path, spec_file: &Path) -> anyhow::Result<i32> {
-    let spec = ItemSpec::read(spec_file)?;
+/// `kvlab item`: one item, computed here and published; from `--spec FILE`
+/// or from task `--index` of a Slurm `--job` directory.
+pub fn item(
+    store: &Path,
+    spec_file: Option<&Path>,
+    job: Option<(&Path, usize)>,
+) -> anyhow::Result<i32> {
+    let (spec, origin) = match (spec_file, job) {
+        (Some(f), _) => (ItemSpec::read(f)?, f.display().to_string()),
+        (None, Some((dir, i))) => (
+            slurm::task_spec(dir, i)?,
+            format!("{} task {i}", dir.display()),
+        ),
+        (None, None) => {
+            return Err(kvlab::error::input_err(
+                "command line",
+                "item",
+                "give --spec FILE, or --job DIR --index I",
+            )
+            .into())
+        }
+    };
     let Some(kind) = kvlab::stages::find(&spec.kind) else {
         return Err(kvlab::error::input_err(
-            spec_file.display(),
+            origin,
             "kind",
             format!("unknown stage kind '{}'", spec.kind),
         )
@@ -88,7 +126,7 @@ pub fn item(store: &Path, spec_file: &Path) -> anyhow::Result<i32> {
     };
     let store = Store::open(store)?;
     let _lock = store.lock_shared()?;
-    let (artifact, outcome) = kvlab::dag::item::compute(&store, kind, &spec)?;
+    let (artifact, outcome) = kvlab::dag::item::compute(&store, kind.item_kind(), &spec)?;
     let what = match outcome {
         Outcome::Cached => "cached",
         Outcome::Computed => "computed",

@@ -30,7 +30,6 @@
 //!
 //! [`StageCtx::items`]: super::stage::StageCtx::items
 
-use super::stage::StageKind;
 use crate::error::{input_err, IoContext, Result};
 use crate::store::hashing::key_of;
 use crate::store::publish::{Outcome, Produced};
@@ -55,14 +54,19 @@ pub struct ItemSpec {
 impl ItemSpec {
     /// The kind, its version and the store schema are added to the preimage,
     /// so a changed implementation never finds an old item.
-    pub fn new(kind: &StageKind, mut preimage: serde_json::Value, work: serde_json::Value) -> Self {
+    pub fn new(
+        kind: &str,
+        version: u32,
+        mut preimage: serde_json::Value,
+        work: serde_json::Value,
+    ) -> Self {
         if let serde_json::Value::Object(m) = &mut preimage {
-            m.insert("item_of".into(), kind.kind.into());
-            m.insert("version".into(), kind.version.into());
+            m.insert("item_of".into(), kind.into());
+            m.insert("version".into(), version.into());
             m.insert("schema".into(), STORE_SCHEMA.into());
         }
         ItemSpec {
-            kind: kind.kind.to_string(),
+            kind: kind.to_string(),
             preimage,
             work,
         }
@@ -143,8 +147,16 @@ impl ItemCtx<'_> {
     }
 }
 
+/// Which stage kind an item belongs to, and how that kind computes one.
+#[derive(Clone, Copy)]
+pub struct ItemKind<'a> {
+    pub kind: &'a str,
+    pub version: u32,
+    pub compute: Option<ComputeItem>,
+}
+
 /// The item's object: looked up by key, or computed by `kind` and published.
-pub fn compute(store: &Store, kind: &StageKind, spec: &ItemSpec) -> Result<(Artifact, Outcome)> {
+pub fn compute(store: &Store, kind: ItemKind, spec: &ItemSpec) -> Result<(Artifact, Outcome)> {
     let origin = || format!("item {}", &spec.key()[..16]);
     if spec.kind != kind.kind {
         return Err(input_err(
@@ -164,7 +176,7 @@ pub fn compute(store: &Store, kind: &StageKind, spec: &ItemSpec) -> Result<(Arti
             ),
         ));
     }
-    let Some(make) = kind.compute_item else {
+    let Some(make) = kind.compute else {
         return Err(input_err(
             origin(),
             "kind",

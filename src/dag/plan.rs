@@ -22,11 +22,13 @@ pub struct Plan {
     pub name: String,
     pub description: String,
     pub file: PathBuf,
+    /// The pipeline file as parsed (e.g. for its `[executor.slurm]` settings).
+    pub doc: toml::Table,
     /// Topological order: every stage after its inputs.
     pub stages: Vec<StageDecl>,
 }
 
-const TOP_LEVEL: &[&str] = &["name", "description", "stages", "presets"];
+const TOP_LEVEL: &[&str] = &["name", "description", "stages", "presets", "executor"];
 
 impl Plan {
     pub fn load(file: &Path, preset: Option<&str>, registry: Registry) -> Result<Plan> {
@@ -181,6 +183,7 @@ impl Plan {
             name,
             description,
             file: file.to_path_buf(),
+            doc: doc.clone(),
             stages,
         })
     }

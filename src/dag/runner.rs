@@ -1,6 +1,7 @@
 //! Running a plan: stages in topological order, each looked up by key or
 //! computed once and published, then linked under `results/<pipeline>/`.
 
+use super::executor::Executor;
 use super::plan::{Plan, StageDecl};
 pub use super::stage::StageReport;
 use super::stage::{RunInfo, StageCtx};
@@ -21,6 +22,8 @@ pub struct RunOptions {
     pub force: bool,
     /// Also write every item spec here (see `StageCtx::spec_dir`).
     pub spec_dir: Option<std::path::PathBuf>,
+    /// Who computes per-item work.
+    pub executor: Executor,
 }
 
 /// The preimage of a stage given its upstream artifacts.
@@ -97,6 +100,7 @@ pub fn run(plan: &Plan, store: &Store, opts: &RunOptions) -> Result<Vec<StageRep
             store.get_or_compute(decl.kind.kind, &pre, opts.force, |dir| {
                 let mut ctx = StageCtx::new(&decl.params, &inputs, dir, store, decl.kind, &info);
                 ctx.spec_dir = opts.spec_dir.as_deref();
+                ctx.executor = &opts.executor;
                 (decl.kind.run)(&ctx)?;
                 let (items, computed, cached) = ctx.take_items();
                 item_counts = (computed, cached);

@@ -2,7 +2,9 @@
 //! sees. The DAG knows stage kinds only through these types and the
 //! [`Registry`] it is handed; the kinds themselves live in `crate::stages`.
 
-use super::item::{self, ItemSpec};
+use super::executor::Executor;
+use super::item::ComputeItem;
+use super::item::ItemSpec;
 use super::params::Params;
 use super::progress::Progress;
 use crate::error::{input_err, Result};
@@ -32,10 +34,18 @@ pub struct StageKind {
     pub run: fn(&StageCtx) -> Result<()>,
     /// Computes one item of this kind from its spec alone (see `dag::item`);
     /// `None` for kinds that have no items.
-    pub compute_item: Option<item::ComputeItem>,
+    pub compute_item: Option<ComputeItem>,
 }
 
 impl StageKind {
+    pub fn item_kind(&self) -> super::item::ItemKind<'static> {
+        super::item::ItemKind {
+            kind: self.kind,
+            version: self.version,
+            compute: self.compute_item,
+        }
+    }
+
     pub fn defaults(&self) -> Result<toml::Table> {
         let file = format!("stages/{}.toml", self.kind);
         parse_toml(self.defaults, Path::new(&file))
@@ -97,6 +107,8 @@ pub struct StageCtx<'a> {
     /// When set, every planned item's spec is also written to `<dir>/<key>.json`
     /// (`kvlab run --write-specs`), to rerun one item with `kvlab item`.
     pub spec_dir: Option<&'a Path>,
+    /// Who computes the items (the runner's process by default).
+    pub executor: &'a Executor,
     items: RefCell<ItemLog>,
 }
 
@@ -124,6 +136,7 @@ impl<'a> StageCtx<'a> {
             kind,
             run,
             spec_dir: None,
+            executor: &Executor::Local,
             items: RefCell::new(ItemLog::default()),
         }
     }
@@ -158,26 +171,33 @@ impl<'a> StageCtx<'a> {
 
     /// A spec for an item of this stage's kind.
     pub fn item_spec(&self, preimage: serde_json::Value, work: serde_json::Value) -> ItemSpec {
-        ItemSpec::new(self.kind, preimage, work)
+        ItemSpec::new(self.kind.kind, self.kind.version, preimage, work)
     }
 
-    /// Each spec's object, looked up or computed here in this process (the
-    /// local executor), in order. The stage's own artifact keeps them alive.
+    /// Each spec's object, looked up or computed by the run's executor, in
+    /// order. The stage's own artifact keeps them alive.
     pub fn items(&self, specs: &[ItemSpec], progress: &mut Progress) -> Result<Vec<Artifact>> {
-        let mut out = Vec::with_capacity(specs.len());
-        for spec in specs {
-            if let Some(dir) = self.spec_dir {
+        if let Some(dir) = self.spec_dir {
+            for spec in specs {
                 spec.write(&dir.join(format!("{}.json", spec.key())))?;
             }
-            let (a, outcome) = item::compute(self.store, self.kind, spec)?;
-            let mut log = self.items.borrow_mut();
+        }
+        let done = self.executor.run_items(
+            self.store,
+            self.kind.item_kind(),
+            self.name(),
+            specs,
+            progress,
+        )?;
+        let mut log = self.items.borrow_mut();
+        let mut out = Vec::with_capacity(done.len());
+        for (a, outcome) in done {
             log.keys.push(a.key().to_string());
             match outcome {
                 Outcome::Computed => log.computed += 1,
                 Outcome::Cached => log.cached += 1,
             }
             out.push(a);
-            progress.inc(1);
         }
         Ok(out)
     }

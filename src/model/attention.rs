@@ -14,12 +14,14 @@ use std::ops::Range;
 use candle_core::{CpuStorage, DType, Layout, Storage, Tensor};
 use half::{bf16, f16};
 
-use super::decode_attn::decode_attention;
-use super::kv_elem::KvElem;
 use super::linear::{FusedLinear, Linear};
-use super::prefill_attn::{prefill_attention, visible};
-use super::simd_level::SimdLevel;
-use super::weights::{Role, Weights};
+use super::role::Role;
+use super::weights::Weights;
+use crate::cpu::decode_attn::decode_attention;
+use crate::cpu::kv_elem::KvElem;
+use crate::cpu::prefill_attn::prefill_attention;
+use crate::cpu::simd_level::SimdLevel;
+use crate::cpu::visible::visible;
 use crate::error::Result;
 use crate::kv::{KvCache, Rope};
 

@@ -4,7 +4,8 @@ use candle_core::Tensor;
 
 use super::attention::{Attention, Observe};
 use super::mlp::Mlp;
-use super::weights::{Role, Weights};
+use super::role::Role;
+use super::weights::Weights;
 use crate::error::Result;
 use crate::kv::{KvCache, Rope};
 

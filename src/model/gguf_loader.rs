@@ -18,7 +18,8 @@ use candle_core::quantized::{gguf_file, QStorage, QTensor};
 use candle_core::{Device, Tensor};
 
 use super::config::{Arch, ModelConfig};
-use super::weights::{Raw, Role};
+use super::raw::Raw;
+use super::role::Role;
 use crate::error::{input_err, IoContext, Result};
 
 pub(crate) struct GgufSource {

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
 use candle_core::{CpuStorage, DType, Module, Storage, Tensor};
 
-use super::matvec;
-use super::qmatmul::FastQ;
+use crate::cpu::matvec;
+use crate::cpu::qmatmul::FastQ;
 use crate::error::Result;
 
 #[derive(Debug, Clone)]

@@ -3,7 +3,8 @@
 use candle_core::Tensor;
 
 use super::linear::{FusedLinear, Linear};
-use super::weights::{Role, Weights};
+use super::role::Role;
+use super::weights::Weights;
 use crate::error::Result;
 
 #[derive(Debug, Clone)]

@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 
-use super::tests::{max_diff, TempDir};
+use super::tests::TempDir;
 use super::*;
-use crate::testutil::smollm2_gguf;
+use crate::testutil::{max_diff, smollm2_gguf};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -171,7 +171,7 @@ fn smollm2_greedy_matches_transformers() {
 
 /// Deterministic pseudo-random ids in [lo, hi).
 fn lcg_ids(n: usize, seed: u64, lo: u32, hi: u32) -> Vec<u32> {
-    crate::model::kv_elem::test_data::lcg(seed)
+    crate::cpu::test_data::lcg(seed)
         .take(n)
         .map(|s| lo + ((s >> 33) % (hi - lo) as u64) as u32)
         .collect()

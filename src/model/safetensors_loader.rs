@@ -10,7 +10,8 @@ use candle_core::safetensors::MmapedSafetensors;
 use candle_core::Device;
 
 use super::config::ModelConfig;
-use super::weights::{Raw, Role};
+use super::raw::Raw;
+use super::role::Role;
 use crate::error::{input_err, IoContext, Result};
 
 pub(crate) struct StSource {

@@ -8,22 +8,7 @@ use candle_core::{DType, Device, Tensor};
 
 use super::*;
 use crate::kv::KvCache;
-
-pub(crate) fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    let a = a.to_dtype(DType::F32).unwrap();
-    let b = b.to_dtype(DType::F32).unwrap();
-    assert_eq!(a.dims(), b.dims(), "shape mismatch");
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
-}
+use crate::testutil::max_diff;
 
 pub(crate) struct TempDir(pub PathBuf);
 impl TempDir {
@@ -59,7 +44,7 @@ fn write_tiny(dir: &Path, model_type: &str, window: Option<usize>, bad: Option<&
     let r = |s: &[usize]| {
         seed.set(seed.get() + 1);
         let n = s.iter().product();
-        let x = crate::model::kv_elem::test_data::uniform(seed.get(), n, 0.3 * 3f32.sqrt());
+        let x = crate::cpu::test_data::uniform(seed.get(), n, 0.3 * 3f32.sqrt());
         Tensor::from_vec(x, s, &dev).unwrap()
     };
     let ones = |n: usize| (Tensor::ones(n, DType::F32, &dev).unwrap() + r(&[n])).unwrap();

@@ -11,8 +11,9 @@ use super::block::{Block, RmsNorm};
 use super::config::ModelConfig;
 use super::gguf_loader::GgufSource;
 use super::linear::{Embedding, Linear};
+use super::role::Role;
 use super::safetensors_loader::StSource;
-use super::weights::{LoadOptions, Role, Source, Weights};
+use super::weights::{LoadOptions, Source, Weights};
 use crate::error::{other, Result};
 use crate::kv::{KvCache, Rope};
 

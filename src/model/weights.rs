@@ -1,7 +1,7 @@
 //! Format-neutral weight access. The two loaders (GGUF, safetensors) map a
-//! logical `Role` to their own tensor names and return a `Raw` tensor with
-//! its shape already checked; this file turns raws into `Linear`s, norms and
-//! the embedding according to `LoadOptions`.
+//! logical `Role` (role.rs) to their own tensor names and return a `Raw`
+//! tensor (raw.rs) with its shape already checked; this file turns raws into
+//! `Linear`s, norms and the embedding according to `LoadOptions`.
 
 use std::sync::Arc;
 
@@ -11,6 +11,8 @@ use candle_core::{DType, Device, Tensor};
 use super::config::ModelConfig;
 use super::gguf_loader::GgufSource;
 use super::linear::{is_slow_quant, requant_q8, Embedding, Linear, Weight};
+use super::raw::Raw;
+use super::role::Role;
 use super::safetensors_loader::StSource;
 use crate::error::Result;
 
@@ -78,28 +80,6 @@ impl Default for LoadOptions {
     fn default() -> Self {
         Self::quantized()
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Role {
-    Embed,
-    OutNorm,
-    LmHead,
-    AttnNorm,
-    Q,
-    K,
-    V,
-    O,
-    FfnNorm,
-    Gate,
-    Up,
-    Down,
-}
-
-/// A checked tensor straight from the file.
-pub(crate) enum Raw {
-    Dense(Tensor),
-    Quant(QTensor),
 }
 
 pub(crate) enum Source {

@@ -2,9 +2,9 @@
 //! table, when wired) as Parquet: token_stats, doc_stats, task_stats and
 //! the long-format summary of all of them.
 
-use super::{StageCtx, StageKind};
 use crate::analysis::{self, columns};
 use crate::dag::params::Params;
+use crate::dag::stage::{StageCtx, StageKind};
 use crate::error::{input_err, Result};
 use polars::prelude::*;
 use serde::Deserialize;

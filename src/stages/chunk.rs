@@ -1,9 +1,9 @@
 //! Stage `chunk`: documents -> `chunks.parquet`, cached per document so a new
 //! document costs one item and a document shared by pipelines is chunked once.
 
-use super::{StageCtx, StageKind};
 use crate::dag::item::{ItemCtx, ItemSpec, StoreFile};
 use crate::dag::params::Params;
+use crate::dag::stage::{StageCtx, StageKind};
 use crate::data::chunking::{pack_paragraphs, paragraphs, split_fixed, Chunk};
 use crate::error::{IoContext, Result};
 use crate::table::{read_parquet, write_parquet};
@@ -60,7 +60,7 @@ fn run(ctx: &StageCtx) -> Result<()> {
     let c: ChunkParams = ctx.params.parse()?;
     let model = ctx.input("model")?;
     let docs = ctx.input("docs")?;
-    let gguf = super::model_file(ctx)?;
+    let gguf = super::common::model_file(ctx)?;
     let mut doc_files: Vec<_> = docs
         .manifest
         .outputs

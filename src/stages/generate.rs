@@ -1,9 +1,9 @@
 //! Stage `generate`: continuations of prompts -> `outputs.parquet` (one row
 //! per prompt) and `steps.parquet` (one row per decoding step, with TTFT/TPOT).
 
-use super::{StageCtx, StageKind};
 use crate::dag::item::{ItemCtx, StoreFile};
 use crate::dag::params::Params;
+use crate::dag::stage::{StageCtx, StageKind};
 use crate::data::prompts::{load_prompts, DATASETS};
 use crate::decode::generate::{generate, GenerateOpts};
 use crate::error::{other, IoContext, Result};
@@ -60,7 +60,7 @@ fn resolve(p: &mut Params) -> Result<()> {
             format!("{} is outside [0, 10]", g.temperature),
         ));
     }
-    super::check_dtype(p, &g.dtype, &g.kv_dtype)
+    super::common::check_dtype(p, &g.dtype, &g.kv_dtype)
 }
 
 /// Everything that decides a generation besides the model and the prompt;
@@ -100,7 +100,7 @@ struct Timing {
 
 fn run(ctx: &StageCtx) -> Result<()> {
     let g: GenerateParams = ctx.params.parse()?;
-    let gguf = super::model_file(ctx)?;
+    let gguf = super::common::model_file(ctx)?;
     let model = ctx.input("model")?;
     let prompt_file = ctx.input_file("prompts", ".jsonl")?;
     let mut prompts = load_prompts(&g.dataset, &prompt_file)?;

@@ -8,6 +8,7 @@
 //! The DAG gets them as a value: [`registry`].
 pub mod analyze;
 pub mod chunk;
+pub mod common;
 pub mod fetch;
 pub mod generate;
 pub mod perplexity;
@@ -15,9 +16,7 @@ pub mod plot;
 pub mod report;
 pub mod tasks;
 
-use crate::dag::params::Params;
 pub use crate::dag::stage::{Registry, StageCtx, StageKind};
-use crate::error::Result;
 
 /// Every stage kind kvlab has.
 pub fn registry() -> Registry {
@@ -36,18 +35,4 @@ pub fn registry() -> Registry {
 
 pub fn find(kind: &str) -> Option<&'static StageKind> {
     registry().find(kind)
-}
-
-/// The `.gguf` file of the stage's `model` input.
-pub fn model_file(ctx: &StageCtx) -> Result<std::path::PathBuf> {
-    ctx.input_file("model", ".gguf")
-}
-
-/// `dtype` must name one of the engine's load modes, `kv_dtype` one of its
-/// cache types.
-pub fn check_dtype(p: &Params, dtype: &str, kv_dtype: &str) -> Result<()> {
-    match crate::model_source::invalid_dtype(dtype, kv_dtype) {
-        Some((field, msg)) => Err(p.err(field, msg)),
-        None => Ok(()),
-    }
 }

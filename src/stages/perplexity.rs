@@ -1,9 +1,9 @@
 //! Stage `perplexity`: windowed perplexity of a text -> `scores.parquet`
 //! (task, sample, method, press, ratio, metric, value).
 
-use super::{StageCtx, StageKind};
 use crate::dag::item::{ItemCtx, ItemSpec, StoreFile};
 use crate::dag::params::Params;
+use crate::dag::stage::{StageCtx, StageKind};
 use crate::error::{IoContext, Result};
 use crate::eval::perplexity::{first_scored, window_nll, window_starts};
 use crate::store::hashing::ids_blake3;
@@ -46,7 +46,7 @@ fn resolve(p: &mut Params) -> Result<()> {
     if x.max_windows < 0 {
         return Err(p.err("max_windows", "must be >= 0"));
     }
-    super::check_dtype(p, &x.dtype, &x.kv_dtype)
+    super::common::check_dtype(p, &x.dtype, &x.kv_dtype)
 }
 
 /// One window to score (the item's work; see `dag::item`).
@@ -68,7 +68,7 @@ struct WindowScore {
 
 fn run(ctx: &StageCtx) -> Result<()> {
     let x: PerplexityParams = ctx.params.parse()?;
-    let gguf = super::model_file(ctx)?;
+    let gguf = super::common::model_file(ctx)?;
     let model = ctx.input("model")?;
     let text_file = ctx.input_file("text", ".txt")?;
     let text = std::fs::read_to_string(&text_file).ctx(format!("read {}", text_file.display()))?;

@@ -3,9 +3,9 @@
 //! (from `tasks`, when wired), each written in every requested format.
 
 use super::analyze::scan_checked;
-use super::{StageCtx, StageKind};
 use crate::analysis::columns::{self, Kind};
 use crate::dag::params::Params;
+use crate::dag::stage::{StageCtx, StageKind};
 use crate::error::Result;
 use crate::plot::{histogram, Figure, Format, Series};
 use polars::prelude::*;

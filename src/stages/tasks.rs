@@ -1,8 +1,8 @@
 //! Stage `tasks`: needle, RULER-style and multi-document QA samples over the
 //! chunks of the `chunk` stage -> `tasks.parquet`.
 
-use super::{StageCtx, StageKind};
 use crate::dag::params::Params;
+use crate::dag::stage::{StageCtx, StageKind};
 use crate::data::haystack::ChunkRef;
 use crate::data::sample::{samples_frame, Sample};
 use crate::data::{multidoc_qa, needle, ruler};
@@ -79,7 +79,7 @@ fn run(ctx: &StageCtx) -> Result<()> {
     if chunks.is_empty() {
         return Err(ctx.params.err("inputs.chunks", "empty dataset: no chunks"));
     }
-    let tok = Tokenizer::from_gguf_file(&super::model_file(ctx)?)?;
+    let tok = Tokenizer::from_gguf_file(&super::common::model_file(ctx)?)?;
     let count = |s: &str| -> Result<usize> { Ok(tok.encode(s)?.len()) };
     let mut rng = rand::rngs::StdRng::seed_from_u64(t.seed as u64);
     let mut samples: Vec<Sample> = needle::needle_samples(

@@ -1,7 +1,7 @@
 //! Chat templates. We do not run Jinja: we recognize the ChatML family
 //! (SmolLM2, Qwen) from `tokenizer.chat_template` and render it natively.
 
-use super::ChatMessage;
+use super::chat_message::ChatMessage;
 
 const IM_START: &str = "<|im_start|>";
 const IM_END: &str = "<|im_end|>";

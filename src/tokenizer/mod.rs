@@ -2,6 +2,7 @@
 //! byte-level BPE built with the `tokenizers` crate, special tokens from the
 //! token types, and the ChatML chat template.
 
+mod chat_message;
 mod chat_template;
 mod gguf_bpe;
 mod gguf_meta;
@@ -21,24 +22,9 @@ use tokenizers::decoders::byte_level::ByteLevel;
 use tokenizers::Decoder;
 
 use crate::error::{input_err, other, IoContext, Result};
+pub use chat_message::ChatMessage;
 use chat_template::ChatMl;
 use gguf_meta::GgufVocab;
-
-/// One turn of a conversation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChatMessage {
-    pub role: String,
-    pub content: String,
-}
-
-impl ChatMessage {
-    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
-        Self {
-            role: role.into(),
-            content: content.into(),
-        }
-    }
-}
 
 /// A model's tokenizer. Immutable after loading; `Send + Sync`.
 pub struct Tokenizer {

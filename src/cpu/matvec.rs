@@ -9,7 +9,7 @@
 
 use rayon::prelude::*;
 
-use super::qmatmul::OutPtr;
+use super::out_ptr::OutPtr;
 use super::simd_level::SimdLevel;
 
 /// Activation rows handled in one pass (more: take candle's gemm).

@@ -10,48 +10,7 @@
 
 use half::f16;
 
-/// Elements per block (both formats).
-pub const QK: usize = 32;
-/// Bytes per Q4_1 block: f16 d, f16 m, 16 bytes of nibbles (low nibble of
-/// byte j is element j, high nibble element j + 16).
-pub const Q4_1_BYTES: usize = 20;
-/// Bytes per Q8_0 block: f16 d, 32 i8.
-pub const Q8_0_BYTES: usize = 34;
-
-/// An activation block: `x ≈ d * qs`, `s = d * Σ qs`.
-#[derive(Debug, Clone, Copy)]
-#[repr(C)]
-pub struct BlockQ8 {
-    pub d: f32,
-    pub s: f32,
-    pub qs: [i8; QK],
-}
-
-impl Default for BlockQ8 {
-    fn default() -> Self {
-        BlockQ8 {
-            d: 0.0,
-            s: 0.0,
-            qs: [0; QK],
-        }
-    }
-}
-
-/// Weight block formats with a kernel here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WFormat {
-    Q4_1,
-    Q8_0,
-}
-
-impl WFormat {
-    pub fn block_bytes(self) -> usize {
-        match self {
-            WFormat::Q4_1 => Q4_1_BYTES,
-            WFormat::Q8_0 => Q8_0_BYTES,
-        }
-    }
-}
+use super::qblock::{BlockQ8, WFormat, QK};
 
 /// True when the AVX2 kernels can run on this CPU.
 pub fn has_avx2() -> bool {
@@ -127,7 +86,7 @@ unsafe fn quantize_row_avx512(x: &[f32], out: &mut [BlockQ8]) {
 pub fn quantize_row(x: &[f32], out: &mut [BlockQ8]) {
     debug_assert_eq!(x.len(), out.len() * QK);
     #[cfg(target_arch = "x86_64")]
-    if super::qpack::available() {
+    if super::avx512_vnni::available() {
         // SAFETY: the CPU has AVX-512F/BW (part of `available`).
         return unsafe { quantize_row_avx512(x, out) };
     }
@@ -184,7 +143,7 @@ fn has_vnni() -> bool {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{BlockQ8, WFormat, Q4_1_BYTES, Q8_0_BYTES};
+    use crate::cpu::qblock::{BlockQ8, WFormat, Q4_1_BYTES, Q8_0_BYTES};
     use std::arch::x86_64::*;
 
     #[inline(always)]

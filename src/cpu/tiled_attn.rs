@@ -5,14 +5,14 @@
 //! row's 16 scores against a block are then `hd` broadcast-FMAs into one
 //! register, and 8 query rows share every key load. The value sum keeps 4
 //! rows' outputs in registers while the value rows stream past. Masking
-//! follows `prefill_attn::visible` per query: scores of hidden keys become
+//! follows `visible` per query: scores of hidden keys become
 //! −inf before the shared softmax step.
 
 use std::arch::x86_64::*;
 
 use super::kv_elem::KvElem;
-use super::prefill_attn::visible;
 use super::softmax::avx512::exp_shifted;
+use super::visible::visible;
 
 /// Keys per block.
 const KB: usize = 16;

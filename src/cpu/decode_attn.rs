@@ -285,7 +285,7 @@ pub fn decode_attention<'a, E: KvElem>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::kv_elem::test_data::{assert_same, softmax, uniform, Stored};
+    use crate::cpu::test_data::{assert_same, softmax, uniform, Stored};
 
     fn attend<E: KvElem>(
         level: SimdLevel,

@@ -18,7 +18,8 @@
 //!   unsigned bytes `x + 128`, since `vpdpbusd` multiplies u8 by i8, and
 //!   `128 Σ w` is taken off the integer sum).
 
-use super::qkernel::{BlockQ8, WFormat, Q4_1_BYTES, Q8_0_BYTES, QK};
+use super::avx512_vnni::available;
+use super::qblock::{BlockQ8, WFormat, Q4_1_BYTES, Q8_0_BYTES, QK};
 
 /// Rows per group.
 pub const ROWS: usize = 16;
@@ -46,26 +47,6 @@ fn group_block_bytes(fmt: WFormat) -> usize {
     match fmt {
         WFormat::Q4_1 => 320,
         WFormat::Q8_0 => 576,
-    }
-}
-
-/// True when this CPU runs the packed kernels.
-pub fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::sync::OnceLock;
-        static HAS: OnceLock<bool> = OnceLock::new();
-        *HAS.get_or_init(|| {
-            is_x86_feature_detected!("avx512f")
-                && is_x86_feature_detected!("avx512bw")
-                && is_x86_feature_detected!("avx512vnni")
-                && is_x86_feature_detected!("fma")
-                && is_x86_feature_detected!("f16c")
-        })
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
     }
 }
 
@@ -259,7 +240,7 @@ mod avx512 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::qkernel::{dot_scalar, quantize_row};
+    use crate::cpu::qkernel::{dot_scalar, quantize_row};
     use candle_core::quantized::{GgmlDType, QTensor};
     use candle_core::{Device, Tensor};
 

@@ -10,8 +10,11 @@ use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Storage, Tensor};
 use rayon::prelude::*;
 
-use super::qkernel::{dot, dot_rows, quantize_row, BlockQ8, WFormat, QK};
-use super::qpack::{self, Packed, ROWS};
+use super::avx512_vnni;
+use super::out_ptr::OutPtr;
+use super::qblock::{BlockQ8, WFormat, QK};
+use super::qkernel::{dot, dot_rows, quantize_row};
+use super::qpack::{Packed, ROWS};
 use crate::error::{other, Result};
 
 /// Tokens per tile: a tile's activations (≤ 64 × K/32 × 40 bytes) stay in L2
@@ -33,12 +36,6 @@ enum Layout {
     Rows(Vec<u8>),
     Packed(Packed),
 }
-
-/// Raw pointer to the output, written at disjoint indices by the tasks.
-#[derive(Clone, Copy)]
-pub(crate) struct OutPtr(pub(crate) *mut f32);
-unsafe impl Send for OutPtr {}
-unsafe impl Sync for OutPtr {}
 
 /// Group `g` for tokens `t0..t0+N` (`x_at(t)`: token t's blocks, `o_at(t,
 /// g)`: its 16 outputs of group g).
@@ -79,7 +76,7 @@ impl FastQ {
                 bytes.len()
             )));
         }
-        let packed = if qpack::available() && std::env::var_os("KVLAB_ROW_KERNEL").is_none() {
+        let packed = if avx512_vnni::available() && std::env::var_os("KVLAB_ROW_KERNEL").is_none() {
             Packed::new(fmt, &bytes, rows, cols)
         } else {
             None
@@ -305,13 +302,13 @@ impl FastQ {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::tests::max_diff;
+    use crate::testutil::max_diff;
     use candle_core::quantized::QMatMul;
     use candle_core::Module;
 
     #[test]
     fn packed_and_row_layouts_agree() {
-        if !qpack::available() {
+        if !avx512_vnni::available() {
             return;
         }
         let dev = Device::Cpu;

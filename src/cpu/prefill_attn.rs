@@ -1,6 +1,6 @@
 //! Attention of several new queries over the cache, fused: per KV head and
 //! block of queries (a rayon task), each query scores only the keys it may
-//! see (position rule of `attention.rs`), takes their softmax and sums the
+//! see (position rule of `visible`), takes their softmax and sums the
 //! value rows — no `[heads, T, L]` mask, score or probability tensors, and
 //! the causal half of the work is skipped. Only for f32 caches without
 //! observation; the n_rep query heads sharing a KV head read each key once.
@@ -15,15 +15,10 @@ use super::simd_level::SimdLevel;
 use super::softmax::exp_shifted;
 #[cfg(target_arch = "x86_64")]
 use super::tiled_attn;
+use super::visible::visible;
 
 /// Queries per task.
 const Q_BLOCK: usize = 16;
-
-/// Who sees whom: key at position `k` is visible to a query at `q`.
-#[inline(always)]
-pub fn visible(q: i64, k: i64, window: Option<usize>) -> bool {
-    k <= q && window.is_none_or(|w| ((q - k) as u64) < w as u64)
-}
 
 #[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -327,7 +322,7 @@ pub fn prefill_attention<'a, E: KvElem>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::kv_elem::test_data::{assert_same, softmax, uniform, Stored};
+    use crate::cpu::test_data::{assert_same, softmax, uniform, Stored};
 
     fn attend<E: KvElem>(
         level: SimdLevel,
