@@ -3,8 +3,8 @@
 //! stage table comes from `ctx.run`, which is not part of the key, so a cached
 //! page shows the run that made it.
 
-use crate::dag::stage::{StageCtx, StageKind};
 use crate::dag::params::Params;
+use crate::dag::stage::{StageCtx, StageKind};
 use crate::error::Result;
 use crate::report::{page, BuildInfo, PageInput, PageOptions, StageRow};
 use crate::store::publish::Outcome;
