@@ -74,15 +74,16 @@ pub fn shorten(s: &str, max: usize) -> String {
 
 /// The table as HTML: a caption line, the schema, then the rows.
 pub fn render(h: &mut Html, title: &str, t: &TableView) {
+    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
     let shown = if t.head.len() < t.rows {
-        format!("{} rows, first {} shown", t.rows, t.head.len())
+        format!("{}, first {} shown", plural(t.rows, "row"), t.head.len())
     } else {
-        format!("{} rows", t.rows)
+        plural(t.rows, "row")
     };
     h.open("div", &[("class", "table")]);
     h.open("p", &[("class", "caption")])
         .elem("code", &[], title)
-        .text(&format!(" — {shown}, {} columns", t.schema.len()))
+        .text(&format!(" — {shown}, {}", plural(t.schema.len(), "column")))
         .close("p");
     h.raw("<table class=\"schema\"><tr><th>column</th><th>dtype</th></tr>\n");
     for (name, dtype) in &t.schema {
@@ -123,6 +124,11 @@ mod tests {
         df.with_column(lists.into_column()).unwrap();
         let path = dir.join("t.parquet");
         crate::table::write_parquet(&mut df, &path).unwrap();
+
+        let one = read_table(&path, Some(1), 8).unwrap();
+        let mut h = Html::new();
+        render(&mut h, "t", &TableView { rows: 1, ..one });
+        assert!(h.finish().contains(" — 1 row, 4 columns"));
 
         let t = read_table(&path, Some(2), 8).unwrap();
         assert_eq!(t.rows, 3);
