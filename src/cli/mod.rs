@@ -2,6 +2,7 @@
 
 pub mod model_cmds;
 pub mod pipeline_cmds;
+pub mod stages_cmd;
 pub mod store_cmds;
 
 use clap::{Parser, Subcommand};
@@ -75,6 +76,14 @@ pub enum Command {
     Gc {
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Stage kinds: inputs, outputs and parameters (defaults and docs from stages/<kind>.toml).
+    Stages {
+        /// Show only this kind, with every doc line.
+        kind: Option<String>,
+        /// Print a JSON array instead.
+        #[arg(long)]
+        json: bool,
     },
     /// Fetch a pinned model or dataset (see stages/pins.toml) into the store; print its path.
     Fetch { pin: String },
@@ -164,6 +173,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         } => pipeline_cmds::status(&cli.store, &pipeline, preset.as_deref(), json),
         Command::Verify { repair } => store_cmds::verify(&cli.store, repair),
         Command::Gc { dry_run } => store_cmds::gc(&cli.store, dry_run),
+        Command::Stages { kind, json } => stages_cmd::stages(kind.as_deref(), json),
         Command::Fetch { pin } => store_cmds::fetch(&cli.store, &pin),
         Command::Generate {
             model,

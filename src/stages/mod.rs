@@ -14,6 +14,7 @@ pub mod generate;
 pub mod perplexity;
 pub mod plot;
 pub mod rekv;
+pub mod report;
 pub mod tasks;
 
 pub use crate::dag::stage::{Registry, StageCtx, StageKind};
@@ -29,6 +30,7 @@ pub fn registry() -> Registry {
         analyze::KIND,
         plot::KIND,
         rekv::KIND,
+        report::KIND,
     ];
     Registry(KINDS)
 }

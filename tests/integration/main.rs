@@ -6,5 +6,7 @@ mod engine_cli;
 mod items;
 mod layering;
 mod pipeline_cache;
+mod report_page;
 mod sandbox;
 mod slurm;
+mod stage_table;
