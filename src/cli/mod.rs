@@ -2,6 +2,7 @@
 
 pub mod model_cmds;
 pub mod pipeline_cmds;
+pub mod spec_flags;
 pub mod store_cmds;
 
 use clap::{Parser, Subcommand};
@@ -85,9 +86,12 @@ pub enum Command {
         /// KV-cache storage: auto, f32, f16 or bf16.
         #[arg(long)]
         kv_dtype: Option<String>,
-        /// Print a JSON object: prompt_ids, new_ids, text, ttft_ms, tpot_ms.
+        /// Print a JSON object: prompt_ids, new_ids, text, ttft_ms, tpot_ms
+        /// (with speculation also drafted, accepted, acceptance_rate, mean_accepted_len).
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        spec: spec_flags::SpecFlags,
     },
     /// Perplexity of a text file in windows (defaults from stages/perplexity.toml).
     Perplexity {
@@ -147,6 +151,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             dtype,
             kv_dtype,
             json,
+            spec,
         } => model_cmds::generate_cmd(
             &cli.store,
             model_cmds::GenerateArgs {
@@ -160,6 +165,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 dtype,
                 kv_dtype,
                 json,
+                spec,
             },
         ),
         Command::Perplexity {
