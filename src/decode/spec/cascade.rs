@@ -52,6 +52,7 @@ impl Proposer for CascadeProposer<'_> {
         cx.rekv = false;
         cx.recycle = false;
         'rounds: while out.tokens.len() < gamma {
+            let before = cx.counters.target_forwards;
             let r = round(
                 &mut self.mid,
                 &mut *self.inner,
@@ -60,6 +61,9 @@ impl Proposer for CascadeProposer<'_> {
                 cx,
                 0,
             )?;
+            // The intermediate's forwards are the draft side of the target's round.
+            cx.counters.intermediate_forwards += cx.counters.target_forwards - before;
+            cx.counters.target_forwards = before;
             cx.counters.inner_drafted += r.drafted.len();
             cx.counters.inner_accepted += r.verdict.accepted;
             for (j, t) in r.new_tokens().into_iter().enumerate() {
@@ -89,7 +93,8 @@ impl Proposer for CascadeProposer<'_> {
     }
 
     fn commit(&mut self, seq: &[u32], _: Option<(usize, usize)>, cx: &mut Cx) -> Result<()> {
-        let keep = common_prefix(&self.text[..self.mid.upto.min(self.text.len())], seq);
+        let held = &self.text[..self.mid.upto.min(self.text.len())];
+        let keep = common_prefix(held, seq).min(seq.len() - 1);
         rollback_to(&mut self.mid.cache, keep);
         self.mid.upto = keep;
         self.text = seq.to_vec();

@@ -111,7 +111,7 @@ impl<'m> Draft<'m> {
 
     pub(crate) fn proposer(&self, verifier: &'m Model) -> Box<dyn Proposer + 'm> {
         match self {
-            Draft::Model { model, .. } => Box::new(ModelProposer::new(model)),
+            Draft::Model { model, .. } => Box::new(ModelProposer::new(*model)),
             Draft::SelfSpec { layers } => Box::new(SelfProposer {
                 layers: *layers,
                 model: verifier,
@@ -122,8 +122,8 @@ impl<'m> Draft<'m> {
                 intermediate,
                 ..
             } => Box::new(super::cascade::CascadeProposer::new(
-                draft.proposer(intermediate),
-                intermediate,
+                draft.proposer(*intermediate),
+                *intermediate,
             )),
         }
     }
@@ -316,7 +316,8 @@ impl Proposer for ModelProposer<'_> {
                 return Ok(());
             }
         }
-        let keep = common_prefix(&self.fed, seq);
+        // The pending (last) token is always run again: its logits are needed.
+        let keep = common_prefix(&self.fed, seq).min(seq.len() - 1);
         rollback_to(&mut self.cache, keep);
         self.fed.truncate(keep);
         Ok(())

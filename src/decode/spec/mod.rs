@@ -96,6 +96,7 @@ pub struct Counters {
     /// Cascade: the intermediate's own verification of the draft.
     pub inner_drafted: usize,
     pub inner_accepted: usize,
+    pub intermediate_forwards: usize,
 }
 
 #[derive(Debug, Clone)]

@@ -41,7 +41,12 @@ pub fn verify_stochastic(
     for (i, &x) in drafted.iter().enumerate() {
         let pi = p[i][x as usize];
         let qi = q[i].as_ref().map_or(1.0, |q| q[x as usize]);
-        let ratio = if broken() { qi / pi } else { pi / qi };
+        // The broken rule keeps p = 0 tokens out, so only its ratio is wrong.
+        let ratio = match broken() {
+            true if pi > 0.0 => qi / pi,
+            true => 0.0,
+            false => pi / qi,
+        };
         let r: f64 = rng.random();
         if r < ratio.min(1.0) {
             continue;
