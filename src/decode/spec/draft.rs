@@ -111,7 +111,7 @@ impl<'m> Draft<'m> {
 
     pub(crate) fn proposer(&self, verifier: &'m Model) -> Box<dyn Proposer + 'm> {
         match self {
-            Draft::Model { model, .. } => Box::new(ModelProposer::new(*model)),
+            Draft::Model { model, .. } => Box::new(ModelProposer::new(model)),
             Draft::SelfSpec { layers } => Box::new(SelfProposer {
                 layers: *layers,
                 model: verifier,
@@ -122,8 +122,8 @@ impl<'m> Draft<'m> {
                 intermediate,
                 ..
             } => Box::new(super::cascade::CascadeProposer::new(
-                draft.proposer(*intermediate),
-                *intermediate,
+                draft.proposer(intermediate),
+                intermediate,
             )),
         }
     }
@@ -367,8 +367,7 @@ impl Proposer for SelfProposer<'_> {
         cx.counters.draft_forwards += 1;
         hidden.push(h);
         let mut logits = row(&lg.expect("logits"))?;
-        let mut p = seq.len() as i64;
-        for i in 0..gamma {
+        for (i, p) in (seq.len() as i64..).take(gamma).enumerate() {
             let t = choose(&logits, cx, &mut out);
             // The last drafted token still runs the shallow layers: the
             // verifier continues from its hidden state and keeps its K/V.
@@ -379,7 +378,6 @@ impl Proposer for SelfProposer<'_> {
                     .forward_layers(LayerInput::Ids(&[t]), &[p], vcache, 0..n, want)?;
             cx.counters.draft_forwards += 1;
             hidden.push(h);
-            p += 1;
             if last {
                 break;
             }

@@ -133,7 +133,7 @@ fn cos_l2(a: &[f32], b: &[f32]) -> (f32, f32) {
     (cos as f32, d2.sqrt() as f32)
 }
 
-fn head<'a>(rows: &'a [f32], h: usize, hd: usize, dims: usize) -> &'a [f32] {
+fn head(rows: &[f32], h: usize, hd: usize, dims: usize) -> &[f32] {
     &rows[h * hd..h * hd + dims]
 }
 
