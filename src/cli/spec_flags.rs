@@ -181,20 +181,20 @@ pub struct SpecRun<'a> {
 }
 
 impl SpecRun<'_> {
-    /// Loads a draft-side model, refusing another vocabulary (naming `flag`).
+    /// Loads a draft-side model, refusing another vocabulary (naming `flag`)
+    /// before its weights are read.
     fn load_same_vocab(&self, path: &Path, flag: &str) -> anyhow::Result<Model> {
-        let m = load_model(path, self.dtype, self.kv_dtype)?;
-        let digest = |m: &Model, p: &Path| -> anyhow::Result<String> {
-            let tok = Tokenizer::from_gguf_file(p)?;
-            Ok(vocab_digest(m.config().vocab_size, Some(&tok)))
+        let digest = |p: &Path| -> anyhow::Result<String> {
+            let tok = Tokenizer::from_gguf_file(p).map_err(|e| bad(flag, e))?;
+            Ok(vocab_digest(tok.vocab_size(), Some(&tok)))
         };
         check_same_vocab(
-            &digest(self.target, self.target_path)?,
-            &digest(&m, path)?,
+            &digest(self.target_path)?,
+            &digest(path)?,
             &path.display().to_string(),
             flag,
         )?;
-        Ok(m)
+        Ok(load_model(path, self.dtype, self.kv_dtype)?)
     }
 
     pub fn generate(

@@ -5,3 +5,4 @@ mod crash_safety;
 mod engine_cli;
 mod pipeline_cache;
 mod sandbox;
+mod spec_cli;

@@ -364,3 +364,59 @@ fn invalid_settings_are_input_errors() {
         "{e}"
     );
 }
+
+/// The draft's proposals are what the engine's own paths predict: the
+/// self-speculative draft = argmax of `ForwardOpts::n_layers` early exit on a
+/// fresh cache; the model draft = the draft model's plain greedy run.
+#[test]
+fn proposals_equal_independent_predictions() {
+    let t = target();
+    let small = fixture("llama_untied", &LoadOptions::f32());
+    let mut seq = PROMPT.to_vec();
+    seq.push(plain(&t, &PROMPT, 1, &[])[0]);
+    let mut cx = Cx {
+        warp: Warp::greedy(),
+        rng: rand::rngs::StdRng::seed_from_u64(0),
+        stop_ids: &[],
+        rekv: false,
+        recycle: false,
+        counters: Counters::default(),
+    };
+    for layers in [1, 2] {
+        let mut cache = t.new_cache();
+        let pos: Vec<i64> = (0..PROMPT.len() as i64).collect();
+        t.forward(&PROMPT, &pos, &mut cache, &ForwardOpts::default())
+            .unwrap();
+        let d = Draft::SelfSpec { layers };
+        let mut p = d.proposer(&t);
+        let prop = p
+            .propose(&seq, 5, &mut cache, PROMPT.len(), &mut cx)
+            .unwrap();
+        assert_eq!(prop.tokens.len(), 5);
+        let mut ctx = seq.clone();
+        for &tok in &prop.tokens {
+            let pos: Vec<i64> = (0..ctx.len() as i64).collect();
+            let o = ForwardOpts {
+                n_layers: Some(layers),
+                ..Default::default()
+            };
+            let lg = t
+                .forward(&ctx, &pos, &mut t.new_cache(), &o)
+                .unwrap()
+                .logits
+                .unwrap();
+            assert_eq!(tok, argmax(&draft::row(&lg).unwrap()), "layers {layers}");
+            ctx.push(tok);
+        }
+        // Shallow layers hold the pending and drafted tokens, deep ones not yet.
+        assert_eq!(cache.len(0), seq.len() + 5);
+        assert_eq!(cache.len(2), PROMPT.len());
+    }
+    let d = Draft::Model {
+        model: &small,
+        name: "small".into(),
+    };
+    let mut p = d.proposer(&t);
+    let prop = p.propose(&seq, 6, &mut t.new_cache(), 0, &mut cx).unwrap();
+    assert_eq!(prop.tokens, plain(&small, &seq, 6, &[]));
+}
