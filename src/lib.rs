@@ -9,6 +9,7 @@ pub mod decode;
 pub mod error;
 pub mod eval;
 pub mod kv;
+pub mod loaded;
 pub mod model;
 pub mod model_source;
 pub mod plot;
@@ -19,6 +20,7 @@ pub mod table;
 pub mod testutil;
 pub mod threads;
 pub mod tokenizer;
+pub mod toml_file;
 
 pub use error::{Error, Result};
 

@@ -56,7 +56,7 @@ pub fn resolve_model(model: &str, store: &Path) -> Result<PathBuf> {
     let pins = crate::data::fetch::pins()?;
     if pins.contains_key(model) {
         let store = Store::open(store)?;
-        return crate::stages::fetch::fetch_pin(&store, model);
+        return crate::data::fetch::fetch_pin(&store, model);
     }
     Err(input_err(
         "--model",

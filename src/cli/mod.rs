@@ -39,6 +39,24 @@ pub enum Command {
         /// Apply the named preset of the pipeline file.
         #[arg(long)]
         preset: Option<String>,
+        /// Also write every planned item's spec to DIR/<key>.json (for `kvlab item`).
+        #[arg(long, value_name = "DIR")]
+        write_specs: Option<PathBuf>,
+        /// Where per-item work runs: local (this process) or slurm (array jobs).
+        #[arg(long, default_value = "local", value_parser = ["local", "slurm"])]
+        executor: String,
+        /// A Slurm setting, overriding [executor.slurm] (repeatable), e.g. partition=gpu.
+        #[arg(long = "slurm", value_name = "KEY=VALUE")]
+        slurm: Vec<String>,
+    },
+    /// Compute and publish one item: from a spec file, or task INDEX of a Slurm job directory.
+    Item {
+        #[arg(long, conflicts_with_all = ["job", "index"])]
+        spec: Option<PathBuf>,
+        #[arg(long, requires = "index")]
+        job: Option<PathBuf>,
+        #[arg(long, requires = "job")]
+        index: Option<usize>,
     },
     /// Per stage: cached, stale (and why) or missing.
     Status {
@@ -124,14 +142,25 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             with_deps,
             force,
             preset,
+            write_specs,
+            executor,
+            slurm,
         } => pipeline_cmds::run(
             &cli.store,
             &pipeline,
-            stages,
-            with_deps,
-            force,
             preset.as_deref(),
+            kvlab::dag::runner::RunOptions {
+                stages,
+                with_deps,
+                force,
+                spec_dir: write_specs,
+                executor: Default::default(),
+            },
+            (executor == "slurm").then_some(slurm),
         ),
+        Command::Item { spec, job, index } => {
+            pipeline_cmds::item(&cli.store, spec.as_deref(), job.as_deref().zip(index))
+        }
         Command::Status {
             pipeline,
             preset,

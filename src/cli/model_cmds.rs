@@ -19,7 +19,8 @@ pub(crate) fn or_default<T: serde::de::DeserializeOwned>(
         return Ok(v);
     }
     let k = kvlab::stages::find(kind).expect("registered stage kind");
-    let value = kvlab::stages::defaults(k)?
+    let value = k
+        .defaults()?
         .get(key)
         .cloned()
         .unwrap_or_else(|| panic!("stages/{kind}.toml lacks {key}"));

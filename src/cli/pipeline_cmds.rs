@@ -1,6 +1,9 @@
 //! `kvlab run` and `kvlab status`.
 
+use kvlab::dag::executor::Executor;
+use kvlab::dag::item::ItemSpec;
 use kvlab::dag::runner::{self, RunOptions};
+use kvlab::dag::{slurm, slurm_config};
 use kvlab::dag::{status, Plan};
 use kvlab::store::publish::Outcome;
 use kvlab::store::Store;
@@ -9,30 +12,37 @@ use std::path::Path;
 pub fn run(
     store: &Path,
     pipeline: &Path,
-    stages: Vec<String>,
-    with_deps: bool,
-    force: bool,
     preset: Option<&str>,
+    mut opts: RunOptions,
+    slurm_settings: Option<Vec<String>>,
 ) -> anyhow::Result<i32> {
-    let plan = Plan::load(pipeline, preset)?;
-    let store = Store::open(store)?;
-    let reports = runner::run(
-        &plan,
-        &store,
-        &RunOptions {
-            stages,
-            with_deps,
-            force,
-        },
+    let plan = Plan::load(pipeline, preset, kvlab::stages::registry())?;
+    let cfg = slurm_config::resolve(
+        Some((&plan.doc, &plan.file)),
+        slurm_settings.as_deref().unwrap_or(&[]),
     )?;
+    if slurm_settings.is_some() {
+        slurm::check_available()?;
+        opts.executor = Executor::Slurm(cfg);
+    }
+    let store = Store::open(store)?;
+    let reports = runner::run(&plan, &store, &opts)?;
     let results = store.results_dir().join(&plan.name);
     for r in &reports {
         let what = match r.outcome {
             Outcome::Cached => "cached  ",
             Outcome::Computed => "computed",
         };
+        let items = if r.items_computed + r.items_cached > 0 {
+            format!(
+                "  items: {} computed, {} cached",
+                r.items_computed, r.items_cached
+            )
+        } else {
+            String::new()
+        };
         println!(
-            "{what} {:<16} {:<10} {:>8.2} s  {}",
+            "{what} {:<16} {:<10} {:>8.2} s  {}{items}",
             r.stage,
             r.kind,
             r.wall_s,
@@ -58,7 +68,7 @@ pub fn status(
     preset: Option<&str>,
     json: bool,
 ) -> anyhow::Result<i32> {
-    let plan = Plan::load(pipeline, preset)?;
+    let plan = Plan::load(pipeline, preset, kvlab::stages::registry())?;
     let store = Store::open(store)?;
     let st = status::status(&plan, &store)?;
     if json {
@@ -73,5 +83,54 @@ pub fn status(
         };
         println!("{:<8} {:<16} {:<10}{why}", s.state, s.stage, s.kind);
     }
+    for (job, state) in slurm::in_flight(&store)? {
+        println!(
+            "in flight: slurm job {} (stage {}, {} item(s)): {state}",
+            job.slurm_job,
+            job.stage,
+            job.items.len()
+        );
+    }
+    Ok(0)
+}
+
+/// `kvlab item`: one item, computed here and published; from `--spec FILE`
+/// or from task `--index` of a Slurm `--job` directory.
+pub fn item(
+    store: &Path,
+    spec_file: Option<&Path>,
+    job: Option<(&Path, usize)>,
+) -> anyhow::Result<i32> {
+    let (spec, origin) = match (spec_file, job) {
+        (Some(f), _) => (ItemSpec::read(f)?, f.display().to_string()),
+        (None, Some((dir, i))) => (
+            slurm::task_spec(dir, i)?,
+            format!("{} task {i}", dir.display()),
+        ),
+        (None, None) => {
+            return Err(kvlab::error::input_err(
+                "command line",
+                "item",
+                "give --spec FILE, or --job DIR --index I",
+            )
+            .into())
+        }
+    };
+    let Some(kind) = kvlab::stages::find(&spec.kind) else {
+        return Err(kvlab::error::input_err(
+            origin,
+            "kind",
+            format!("unknown stage kind '{}'", spec.kind),
+        )
+        .into());
+    };
+    let store = Store::open(store)?;
+    let _lock = store.lock_shared()?;
+    let (artifact, outcome) = kvlab::dag::item::compute(&store, kind, &spec)?;
+    let what = match outcome {
+        Outcome::Cached => "cached",
+        Outcome::Computed => "computed",
+    };
+    println!("{what} {} {}", kind.kind, artifact.key());
     Ok(0)
 }

@@ -43,7 +43,7 @@ pub fn gc(store: &Path, dry_run: bool) -> anyhow::Result<i32> {
 
 pub fn fetch(store: &Path, pin: &str) -> anyhow::Result<i32> {
     let store = Store::open(store)?;
-    let path = kvlab::stages::fetch::fetch_pin(&store, pin)?;
+    let path = kvlab::data::fetch::fetch_pin(&store, pin)?;
     println!("{}", std::path::absolute(&path)?.display());
     Ok(0)
 }

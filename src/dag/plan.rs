@@ -2,9 +2,9 @@
 //! parameters merged and checked, inputs wired, stages in topological order.
 
 use super::params::Params;
-use super::toml_file::read_toml;
+use super::stage::{Registry, StageKind};
 use crate::error::{input_err, Result};
-use crate::stages::{self, StageKind};
+use crate::toml_file::read_toml;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -20,15 +20,18 @@ pub struct StageDecl {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub name: String,
+    pub description: String,
     pub file: PathBuf,
+    /// The pipeline file as parsed (e.g. for its `[executor.slurm]` settings).
+    pub doc: toml::Table,
     /// Topological order: every stage after its inputs.
     pub stages: Vec<StageDecl>,
 }
 
-const TOP_LEVEL: &[&str] = &["name", "description", "stages", "presets"];
+const TOP_LEVEL: &[&str] = &["name", "description", "stages", "presets", "executor"];
 
 impl Plan {
-    pub fn load(file: &Path, preset: Option<&str>) -> Result<Plan> {
+    pub fn load(file: &Path, preset: Option<&str>, registry: Registry) -> Result<Plan> {
         let doc = read_toml(file)?;
         let f = file.display();
         for key in doc.keys() {
@@ -48,6 +51,11 @@ impl Plan {
                 .and_then(|s| s.to_str())
                 .unwrap_or("pipeline")
                 .to_string(),
+        };
+        let description = match doc.get("description") {
+            Some(toml::Value::String(s)) => s.clone(),
+            Some(_) => return Err(input_err(&f, "description", "must be a string")),
+            None => String::new(),
         };
         let Some(toml::Value::Table(stage_tables)) = doc.get("stages") else {
             return Err(input_err(&f, "stages", "missing [stages.<name>] tables"));
@@ -108,8 +116,8 @@ impl Plan {
                     ))
                 }
             };
-            let Some(kind) = stages::find(kind_name) else {
-                let known: Vec<&str> = stages::registry().iter().map(|k| k.kind).collect();
+            let Some(kind) = registry.find(kind_name) else {
+                let known = registry.names();
                 return Err(input_err(
                     &f,
                     format!("{origin}.kind"),
@@ -123,7 +131,7 @@ impl Plan {
             let mut overrides = t.clone();
             overrides.remove("kind");
             overrides.remove("inputs");
-            let defaults = stages::defaults(kind)?;
+            let defaults = kind.defaults()?;
             let mut table = defaults.clone();
             Params::merge(&defaults, &overrides, file, &origin, &mut table)?;
             if let Some(toml::Value::Table(po)) = preset_table.as_ref().and_then(|pt| pt.get(name))
@@ -147,6 +155,14 @@ impl Plan {
                 },
             );
         }
+        let summarised: Vec<String> = decls
+            .values()
+            .filter(|d| !d.kind.all_upstream)
+            .map(|d| d.name.clone())
+            .collect();
+        for d in decls.values_mut().filter(|d| d.kind.all_upstream) {
+            d.inputs = summarised.iter().map(|n| (n.clone(), n.clone())).collect();
+        }
         for d in decls.values() {
             for (role, up) in &d.inputs {
                 if !decls.contains_key(up) {
@@ -165,7 +181,9 @@ impl Plan {
             .collect();
         Ok(Plan {
             name,
+            description,
             file: file.to_path_buf(),
+            doc: doc.clone(),
             stages,
         })
     }

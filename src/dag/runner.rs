@@ -1,11 +1,14 @@
 //! Running a plan: stages in topological order, each looked up by key or
 //! computed once and published, then linked under `results/<pipeline>/`.
 
+use super::executor::Executor;
 use super::plan::{Plan, StageDecl};
+pub use super::stage::StageReport;
+use super::stage::{RunInfo, StageCtx};
 use crate::error::{input_err, IoContext, Result};
-use crate::stages::StageCtx;
-use crate::store::publish::{Outcome, Produced};
-use crate::store::{Artifact, Store, STORE_SCHEMA};
+use crate::store::hashing::stage_preimage;
+use crate::store::publish::Produced;
+use crate::store::{Artifact, Store};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -17,15 +20,10 @@ pub struct RunOptions {
     pub with_deps: bool,
     /// Recompute the selected stages even when cached.
     pub force: bool,
-}
-
-#[derive(Debug, Clone)]
-pub struct StageReport {
-    pub stage: String,
-    pub kind: String,
-    pub key: String,
-    pub outcome: Outcome,
-    pub wall_s: f64,
+    /// Also write every item spec here (see `StageCtx::spec_dir`).
+    pub spec_dir: Option<std::path::PathBuf>,
+    /// Who computes per-item work.
+    pub executor: Executor,
 }
 
 /// The preimage of a stage given its upstream artifacts.
@@ -34,14 +32,12 @@ pub fn preimage(decl: &StageDecl, inputs: &BTreeMap<String, Artifact>) -> serde_
         .iter()
         .map(|(role, a)| (role.clone(), a.manifest.content_digest().into()))
         .collect();
-    serde_json::json!({
-        "schema": STORE_SCHEMA,
-        "kind": decl.kind.kind,
-        "version": decl.kind.version,
-        "params": decl.params.to_json(decl.kind.unhashed),
-        "inputs": digests,
-        "device": crate::device_name(),
-    })
+    stage_preimage(
+        decl.kind.kind,
+        decl.kind.version,
+        decl.params.to_json(decl.kind.unhashed),
+        digests,
+    )
 }
 
 pub fn run(plan: &Plan, store: &Store, opts: &RunOptions) -> Result<Vec<StageReport>> {
@@ -65,7 +61,12 @@ pub fn run(plan: &Plan, store: &Store, opts: &RunOptions) -> Result<Vec<StageRep
     };
     let _store_lock = store.lock_shared()?;
     let mut done: BTreeMap<String, Artifact> = BTreeMap::new();
-    let mut reports = Vec::new();
+    let mut info = RunInfo {
+        pipeline: plan.name.clone(),
+        description: plan.description.clone(),
+        file: plan.file.clone(),
+        stages: Vec::new(),
+    };
     for decl in &plan.stages {
         let mut inputs = BTreeMap::new();
         let mut missing = None;
@@ -94,26 +95,34 @@ pub fn run(plan: &Plan, store: &Store, opts: &RunOptions) -> Result<Vec<StageRep
         }
         let start = std::time::Instant::now();
         tracing::info!(stage = %decl.name, kind = decl.kind.kind, "start");
+        let mut item_counts = (0, 0);
         let (artifact, outcome) =
             store.get_or_compute(decl.kind.kind, &pre, opts.force, |dir| {
-                let ctx = StageCtx::new(&decl.params, &inputs, dir, store, decl.kind);
+                let mut ctx = StageCtx::new(&decl.params, &inputs, dir, store, decl.kind, &info);
+                ctx.spec_dir = opts.spec_dir.as_deref();
+                ctx.executor = &opts.executor;
                 (decl.kind.run)(&ctx)?;
+                let (items, computed, cached) = ctx.take_items();
+                item_counts = (computed, cached);
                 Ok(Produced {
                     inputs: inputs.values().map(|a| a.key().to_string()).collect(),
-                    items: ctx.take_items(),
+                    items,
+                    ..Default::default()
                 })
             })?;
         link_result(store, &plan.name, &decl.name, &artifact.dir)?;
-        reports.push(StageReport {
+        info.stages.push(StageReport {
             stage: decl.name.clone(),
             kind: decl.kind.kind.to_string(),
             key: artifact.key().to_string(),
             outcome,
             wall_s: start.elapsed().as_secs_f64(),
+            items_computed: item_counts.0,
+            items_cached: item_counts.1,
         });
         done.insert(decl.name.clone(), artifact);
     }
-    Ok(reports)
+    Ok(info.stages)
 }
 
 /// `results/<pipeline>/<stage>` -> the object, as a relative symlink swapped in atomically.

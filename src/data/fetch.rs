@@ -3,6 +3,7 @@
 //! package name.
 
 use crate::error::{input_err, other, Error, IoContext, Result};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -316,8 +317,85 @@ pub fn listing_sha256(dir: &Path) -> Result<String> {
 
 /// The pins shipped in `stages/pins.toml`.
 pub fn pins() -> Result<toml::Table> {
-    crate::dag::toml_file::parse_toml(
+    crate::toml_file::parse_toml(
         include_str!("../../stages/pins.toml"),
         Path::new("stages/pins.toml"),
     )
+}
+
+/// `stages/fetch.toml`: the fetch stage's defaults, also used by [`fetch_pin`].
+pub const FETCH_DEFAULTS: &str = include_str!("../../stages/fetch.toml");
+/// The fetch stage's implementation version (part of its key).
+pub const FETCH_VERSION: u32 = 1;
+/// Fetch parameters left out of the key: a local path (its digest is hashed).
+pub const FETCH_UNHASHED: &[&str] = &["file"];
+
+/// Fill the fields of a fetch table that were left empty from the pin it
+/// names, so a key holds the actual packages and digest rather than a name.
+/// Err is the message for the `pin` field.
+pub fn expand_pin(table: &mut toml::Table) -> std::result::Result<(), String> {
+    let pin = table
+        .get("pin")
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+        .to_string();
+    if pin.is_empty() {
+        return Ok(());
+    }
+    let all = pins().map_err(|e| e.to_string())?;
+    let Some(toml::Value::Table(entry)) = all.get(&pin) else {
+        let names: Vec<&str> = all.keys().map(|k| k.as_str()).collect();
+        return Err(format!("unknown pin '{pin}' (known: {})", names.join(", ")));
+    };
+    for (k, v) in entry {
+        let empty = match table.get(k) {
+            Some(toml::Value::String(s)) => s.is_empty(),
+            Some(toml::Value::Array(a)) => a.is_empty(),
+            Some(toml::Value::Boolean(b)) => !*b,
+            _ => true,
+        };
+        let is_default_policy =
+            k == "no_binary" && table.get(k).and_then(|x| x.as_str()) == Some("none");
+        if empty || is_default_policy {
+            table.insert(k.clone(), v.clone());
+        }
+    }
+    Ok(())
+}
+
+/// Fetch into `out` through a scratch directory that never stays behind.
+pub fn fetch_into(spec: &FetchSpec, out: &Path, o: &Origin) -> Result<PathBuf> {
+    let work = out.join(".fetch-work");
+    let result = spec.fetch(out, &work, o);
+    let _ = std::fs::remove_dir_all(&work);
+    result
+}
+
+/// Fetch a pin outside any pipeline (`kvlab fetch`, `--model <pin>`), through
+/// the store under the same key a pipeline's `fetch` stage would use, and pin
+/// it against gc. Returns the fetched file (or directory).
+pub fn fetch_pin(store: &crate::store::Store, pin: &str) -> Result<PathBuf> {
+    let mut table = crate::toml_file::parse_toml(FETCH_DEFAULTS, Path::new("stages/fetch.toml"))?;
+    table.insert("pin".into(), toml::Value::String(pin.to_string()));
+    expand_pin(&mut table).map_err(|m| input_err("stages/pins.toml", pin, m))?;
+    let spec = FetchSpec::deserialize(toml::Value::Table(table.clone()))
+        .map_err(|e| input_err("stages/pins.toml", pin, e.message().replace('\n', " ")))?;
+    let origin = Origin {
+        file: "stages/pins.toml",
+        table: pin,
+    };
+    spec.check(&origin)?;
+    for k in FETCH_UNHASHED {
+        table.remove(*k);
+    }
+    let params = serde_json::to_value(&table).expect("TOML values map to JSON");
+    let pre =
+        crate::store::hashing::stage_preimage("fetch", FETCH_VERSION, params, Default::default());
+    let _lock = store.lock_shared()?;
+    let (artifact, _) = store.get_or_compute("fetch", &pre, false, |dir| {
+        fetch_into(&spec, dir, &origin)?;
+        Ok(Default::default())
+    })?;
+    store.pin(pin, artifact.key())?;
+    Ok(artifact.path(&spec.output))
 }

@@ -30,48 +30,22 @@ pub fn perplexity(
             "perplexity: need window >= 2 and 0 < stride <= window, got {window}/{stride}"
         )));
     }
-    let mut starts: Vec<usize> = (0..)
-        .map(|i| i * stride)
-        .take_while(|s| s + window <= ids.len())
-        .collect();
-    if max_windows > 0 {
-        starts.truncate(max_windows);
-    }
+    let starts = window_starts(ids.len(), window, stride, max_windows);
     if starts.is_empty() {
         return Err(other(format!(
             "perplexity: text has {} tokens, fewer than one window of {window}",
             ids.len()
         )));
     }
-    let opts = ForwardOpts {
-        logits: Logits::All,
-        ..Default::default()
-    };
     let mut nll_per_window = Vec::new();
     let mut scored_per_window = Vec::new();
     let (mut total, mut count) = (0.0f64, 0usize);
     for (w, &s) in starts.iter().enumerate() {
-        let chunk = &ids[s..s + window];
-        let pos: Vec<i64> = (0..window as i64).collect();
-        let mut cache = model.new_cache();
-        let logits = model
-            .forward(chunk, &pos, &mut cache, &opts)?
-            .logits
-            .expect("all logits");
-        let first = if w == 0 { 1 } else { window - stride };
-        let first = first.max(1);
-        // Logits at position i predict token i + 1.
-        let pred = logits
-            .narrow(0, first - 1, window - first)?
-            .to_dtype(DType::F32)?;
-        let logp = candle_nn::ops::log_softmax(&pred, D::Minus1)?;
-        let targets = Tensor::new(&chunk[first..], logp.device())?.unsqueeze(1)?;
-        let picked: Vec<f32> = logp.gather(&targets, 1)?.squeeze(1)?.to_vec1()?;
-        let sum: f64 = picked.iter().map(|&x| -(x as f64)).sum();
-        nll_per_window.push(sum / picked.len() as f64);
-        scored_per_window.push(picked.len());
+        let (sum, n) = window_nll(model, &ids[s..s + window], first_scored(w, window, stride))?;
+        nll_per_window.push(sum / n as f64);
+        scored_per_window.push(n);
         total += sum;
-        count += picked.len();
+        count += n;
     }
     Ok(Perplexity {
         nll_per_window,
@@ -79,4 +53,51 @@ pub fn perplexity(
         ppl: (total / count as f64).exp(),
         tokens: count,
     })
+}
+
+/// Start offsets of the windows over `n` tokens (a partial last window is dropped).
+pub fn window_starts(n: usize, window: usize, stride: usize, max_windows: usize) -> Vec<usize> {
+    let mut starts: Vec<usize> = (0..)
+        .map(|i| i * stride)
+        .take_while(|s| s + window <= n)
+        .collect();
+    if max_windows > 0 {
+        starts.truncate(max_windows);
+    }
+    starts
+}
+
+/// The first position window `w` scores: 1 for the first window, else the
+/// start of its last `stride` tokens.
+pub fn first_scored(w: usize, window: usize, stride: usize) -> usize {
+    if w == 0 {
+        1
+    } else {
+        (window - stride).max(1)
+    }
+}
+
+/// Summed NLL of `chunk[first..]`, each token predicted from the tokens
+/// before it in `chunk`, and how many tokens that is.
+pub fn window_nll(model: &Model, chunk: &[u32], first: usize) -> Result<(f64, usize)> {
+    let window = chunk.len();
+    let opts = ForwardOpts {
+        logits: Logits::All,
+        ..Default::default()
+    };
+    let pos: Vec<i64> = (0..window as i64).collect();
+    let mut cache = model.new_cache();
+    let logits = model
+        .forward(chunk, &pos, &mut cache, &opts)?
+        .logits
+        .expect("all logits");
+    // Logits at position i predict token i + 1.
+    let pred = logits
+        .narrow(0, first - 1, window - first)?
+        .to_dtype(DType::F32)?;
+    let logp = candle_nn::ops::log_softmax(&pred, D::Minus1)?;
+    let targets = Tensor::new(&chunk[first..], logp.device())?.unsqueeze(1)?;
+    let picked: Vec<f32> = logp.gather(&targets, 1)?.squeeze(1)?.to_vec1()?;
+    let sum: f64 = picked.iter().map(|&x| -(x as f64)).sum();
+    Ok((sum, picked.len()))
 }

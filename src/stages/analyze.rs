@@ -14,11 +14,13 @@ pub const KIND: StageKind = StageKind {
     kind: "analyze",
     version: 1,
     inputs: &["chunks"],
+    all_upstream: false,
     optional_inputs: &["tasks"],
     unhashed: &[],
     defaults: include_str!("../../stages/analyze.toml"),
     resolve,
     run,
+    compute_item: None,
 };
 
 #[derive(Debug, Clone, Deserialize)]
@@ -171,7 +173,7 @@ mod tests {
 
     #[test]
     fn analysis_stage_params_are_checked() {
-        let defaults = crate::stages::defaults(&KIND).unwrap();
+        let defaults = KIND.defaults().unwrap();
         let mut p = Params {
             table: defaults,
             file: "p.toml".into(),

@@ -2,23 +2,26 @@
 //! document costs one item and a document shared by pipelines is chunked once.
 
 use super::{StageCtx, StageKind};
+use crate::dag::item::{ItemCtx, ItemSpec, StoreFile};
 use crate::dag::params::Params;
 use crate::data::chunking::{pack_paragraphs, paragraphs, split_fixed, Chunk};
 use crate::error::{IoContext, Result};
 use crate::table::{read_parquet, write_parquet};
 use crate::tokenizer::Tokenizer;
 use polars::prelude::*;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub const KIND: StageKind = StageKind {
     kind: "chunk",
     version: 1,
     inputs: &["model", "docs"],
+    all_upstream: false,
     optional_inputs: &[],
     unhashed: &[],
     defaults: include_str!("../../stages/chunk.toml"),
     resolve,
     run,
+    compute_item: Some(compute_item),
 };
 
 #[derive(Debug, Deserialize)]
@@ -44,6 +47,15 @@ fn resolve(p: &mut Params) -> Result<()> {
     Ok(())
 }
 
+/// How to compute one document's chunks (the item's work; see `dag::item`).
+#[derive(Serialize, Deserialize)]
+struct ChunkWork {
+    gguf: StoreFile,
+    document: StoreFile,
+    chunk_tokens: usize,
+    paragraphs: bool,
+}
+
 fn run(ctx: &StageCtx) -> Result<()> {
     let c: ChunkParams = ctx.params.parse()?;
     let model = ctx.input("model")?;
@@ -66,24 +78,35 @@ fn run(ctx: &StageCtx) -> Result<()> {
             format!("empty dataset: no document ending in '{}'", c.doc_suffix),
         ));
     }
-    let tokenizer = Tokenizer::from_gguf_file(&gguf)?;
     let tokenizer_digest = model.manifest.content_digest();
-    let mut progress = ctx.progress(doc_files.len() as u64, "documents");
+    let specs: Vec<ItemSpec> = doc_files
+        .iter()
+        .map(|doc| {
+            let preimage = serde_json::json!({
+                "tokenizer": tokenizer_digest,
+                "document": doc.blake3,
+                "chunk_tokens": c.chunk_tokens,
+                "paragraphs": c.paragraphs,
+            });
+            let work = ChunkWork {
+                gguf: StoreFile::of(model, &gguf),
+                document: StoreFile {
+                    object: docs.key().to_string(),
+                    path: doc.path.clone(),
+                },
+                chunk_tokens: c.chunk_tokens as usize,
+                paragraphs: c.paragraphs,
+            };
+            ctx.item_spec(
+                preimage,
+                serde_json::to_value(work).expect("work serializes"),
+            )
+        })
+        .collect();
+    let mut progress = ctx.progress(specs.len() as u64, "documents");
+    let items = ctx.items(&specs, &mut progress)?;
     let mut frames = Vec::new();
-    for doc in &doc_files {
-        let preimage = serde_json::json!({
-            "tokenizer": tokenizer_digest,
-            "document": doc.blake3,
-            "chunk_tokens": c.chunk_tokens,
-            "paragraphs": c.paragraphs,
-        });
-        let path = docs.dir.join(&doc.path);
-        let (item, _) = ctx.item(preimage, |dir| {
-            let text = std::fs::read_to_string(&path).ctx(format!("read {}", path.display()))?;
-            let chunks = chunk_document(&tokenizer, &text, c.chunk_tokens as usize, c.paragraphs)?;
-            let mut df = chunk_frame(&tokenizer, &chunks)?;
-            write_parquet(&mut df, &dir.join("chunks.parquet"))
-        })?;
+    for (doc, item) in doc_files.iter().zip(&items) {
         let mut df = read_parquet(&item.path("chunks.parquet"))?;
         let doc_id = std::path::Path::new(&doc.path)
             .file_stem()
@@ -92,7 +115,6 @@ fn run(ctx: &StageCtx) -> Result<()> {
         let n = df.height();
         df.insert_column(0, Column::new("doc_id".into(), vec![doc_id; n]))?;
         frames.push(df);
-        progress.inc(1);
     }
     let mut all = frames.remove(0);
     for f in frames {
@@ -105,6 +127,18 @@ fn run(ctx: &StageCtx) -> Result<()> {
     }
     all.rechunk_mut();
     write_parquet(&mut all, &ctx.out.join("chunks.parquet"))
+}
+
+/// One document -> its `chunks.parquet`.
+fn compute_item(item: &ItemCtx) -> Result<serde_json::Value> {
+    let w: ChunkWork = item.work()?;
+    let tokenizer = crate::loaded::tokenizer(&item.file(&w.gguf)?)?;
+    let path = item.file(&w.document)?;
+    let text = std::fs::read_to_string(&path).ctx(format!("read {}", path.display()))?;
+    let chunks = chunk_document(&tokenizer, &text, w.chunk_tokens, w.paragraphs)?;
+    let mut df = chunk_frame(&tokenizer, &chunks)?;
+    write_parquet(&mut df, &item.out.join("chunks.parquet"))?;
+    Ok(serde_json::Value::Null)
 }
 
 pub fn chunk_document(
@@ -130,8 +164,7 @@ fn chunk_frame(tok: &Tokenizer, chunks: &[Chunk]) -> Result<DataFrame> {
     let mut hashes = Vec::with_capacity(chunks.len());
     for c in chunks {
         texts.push(tok.decode(&c.ids)?);
-        let bytes: Vec<u8> = c.ids.iter().flat_map(|i| i.to_le_bytes()).collect();
-        hashes.push(blake3::hash(&bytes).to_hex().to_string());
+        hashes.push(crate::store::hashing::ids_blake3(&c.ids));
         id_lists.push(Series::new("".into(), c.ids.clone()));
     }
     let df = DataFrame::new_infer_height(vec![

@@ -2,25 +2,28 @@
 //! per prompt) and `steps.parquet` (one row per decoding step, with TTFT/TPOT).
 
 use super::{StageCtx, StageKind};
+use crate::dag::item::{ItemCtx, StoreFile};
 use crate::dag::params::Params;
 use crate::data::prompts::{load_prompts, DATASETS};
 use crate::decode::generate::{generate, GenerateOpts};
-use crate::error::Result;
-use crate::model_source::load_model;
+use crate::error::{other, IoContext, Result};
+use crate::store::hashing::ids_blake3;
 use crate::table::write_parquet;
-use crate::tokenizer::{ChatMessage, Tokenizer};
+use crate::tokenizer::ChatMessage;
 use polars::prelude::*;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub const KIND: StageKind = StageKind {
     kind: "generate",
-    version: 1,
+    version: 2,
     inputs: &["model", "prompts"],
+    all_upstream: false,
     optional_inputs: &[],
     unhashed: &[],
     defaults: include_str!("../../stages/generate.toml"),
     resolve,
     run,
+    compute_item: Some(compute_item),
 };
 
 #[derive(Debug, Deserialize)]
@@ -83,9 +86,45 @@ fn resolve(p: &mut Params) -> Result<()> {
     super::check_dtype(p, &g.dtype, &g.kv_dtype)
 }
 
+/// Everything that decides a generation besides the model and the prompt;
+/// hashed into every item's key, so changing one recomputes every generation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Decoding {
+    max_new_tokens: usize,
+    temperature: f64,
+    seed: u64,
+    stop_ids: Vec<u32>,
+    dtype: String,
+    kv_dtype: String,
+}
+
+/// One generation to compute (the item's work; see `dag::item`).
+#[derive(Serialize, Deserialize)]
+struct GenerateWork {
+    gguf: StoreFile,
+    prompt_ids: Vec<u32>,
+    decoding: Decoding,
+}
+
+/// What an item holds: the tokens, and why generation stopped.
+#[derive(Serialize, Deserialize)]
+struct GeneratedTokens {
+    new_ids: Vec<u32>,
+    stop_reason: String,
+}
+
+/// An item's measurements (manifest provenance, not hashed).
+#[derive(Serialize, Deserialize)]
+struct Timing {
+    ttft_ms: f64,
+    tpot_ms: f64,
+    step_ms: Vec<f64>,
+}
+
 fn run(ctx: &StageCtx) -> Result<()> {
     let g: GenerateParams = ctx.params.parse()?;
     let gguf = super::model_file(ctx)?;
+    let model = ctx.input("model")?;
     let prompt_file = ctx.input_file("prompts", ".jsonl")?;
     let mut prompts = load_prompts(&g.dataset, &prompt_file)?;
     if g.max_prompts > 0 {
@@ -96,9 +135,8 @@ fn run(ctx: &StageCtx) -> Result<()> {
             .params
             .err("inputs.prompts", "empty dataset: no prompts"));
     }
-    let tok = Tokenizer::from_gguf_file(&gguf)?;
-    let model = load_model(&gguf, &g.dtype, &g.kv_dtype)?;
-    let opts = GenerateOpts {
+    let tok = crate::loaded::tokenizer(&gguf)?;
+    let decoding = Decoding {
         max_new_tokens: g.max_new_tokens as usize,
         temperature: g.temperature,
         seed: g.seed as u64,
@@ -107,15 +145,12 @@ fn run(ctx: &StageCtx) -> Result<()> {
         } else {
             vec![]
         },
+        dtype: g.dtype.clone(),
+        kv_dtype: g.kv_dtype.clone(),
     };
-    let method = if g.temperature > 0.0 {
-        "sample"
-    } else {
-        "greedy"
-    };
-    let mut out = OutputRows::default();
-    let mut steps = StepRows::default();
-    let mut progress = ctx.progress(prompts.len() as u64, "prompts");
+    let digest = model.manifest.content_digest();
+    let mut prompt_ids = Vec::with_capacity(prompts.len());
+    let mut specs = Vec::with_capacity(prompts.len());
     for p in &prompts {
         let text = if g.chat {
             tok.apply_chat_template(
@@ -129,14 +164,42 @@ fn run(ctx: &StageCtx) -> Result<()> {
             p.text.clone()
         };
         let ids = tok.encode_for_model(&text)?;
-        let gen = generate(&model, &ids, &opts)?;
+        let preimage = serde_json::json!({
+            "model": digest,
+            "prompt": ids_blake3(&ids),
+            "decoding": decoding,
+        });
+        let work = GenerateWork {
+            gguf: StoreFile::of(model, &gguf),
+            prompt_ids: ids.clone(),
+            decoding: decoding.clone(),
+        };
+        specs.push(ctx.item_spec(
+            preimage,
+            serde_json::to_value(work).expect("work serializes"),
+        ));
+        prompt_ids.push(ids);
+    }
+    let mut progress = ctx.progress(specs.len() as u64, "prompts");
+    let items = ctx.items(&specs, &mut progress)?;
+    let method = if g.temperature > 0.0 {
+        "sample"
+    } else {
+        "greedy"
+    };
+    let mut out = OutputRows::default();
+    let mut steps = StepRows::default();
+    for ((p, ids), item) in prompts.iter().zip(&prompt_ids).zip(&items) {
+        let gen: GeneratedTokens = read_json(&item.path("generation.json"))?;
+        let timing: Timing = serde_json::from_value(item.manifest.provenance.measurements.clone())
+            .map_err(|e| other(format!("item {}: measurements: {e}", item.key())))?;
         let sample = format!("{}-{}", g.dataset, p.id);
-        for (i, ms) in gen.step_ms.iter().enumerate() {
+        for (i, ms) in timing.step_ms.iter().enumerate() {
             steps.sample.push(sample.clone());
             steps.step.push(i as i64);
             steps.step_ms.push(*ms);
-            steps.ttft_ms.push(gen.ttft_ms);
-            steps.tpot_ms.push(gen.tpot_ms);
+            steps.ttft_ms.push(timing.ttft_ms);
+            steps.tpot_ms.push(timing.tpot_ms);
             steps.n_tokens.push(gen.new_ids.len() as i64);
         }
         out.sample.push(sample);
@@ -146,10 +209,9 @@ fn run(ctx: &StageCtx) -> Result<()> {
         out.new_ids
             .push(Series::new("".into(), gen.new_ids.clone()));
         out.n_tokens.push(gen.new_ids.len() as i64);
-        out.ttft_ms.push(gen.ttft_ms);
-        out.tpot_ms.push(gen.tpot_ms);
-        out.stop.push(gen.stop_reason.clone());
-        progress.inc(1);
+        out.ttft_ms.push(timing.ttft_ms);
+        out.tpot_ms.push(timing.tpot_ms);
+        out.stop.push(gen.stop_reason);
     }
     let n = out.sample.len();
     let mut outputs = DataFrame::new_infer_height(vec![
@@ -202,4 +264,36 @@ struct StepRows {
     ttft_ms: Vec<f64>,
     tpot_ms: Vec<f64>,
     n_tokens: Vec<i64>,
+}
+
+/// One generation, from its spec alone.
+fn compute_item(item: &ItemCtx) -> Result<serde_json::Value> {
+    let w: GenerateWork = item.work()?;
+    let d = &w.decoding;
+    let model = crate::loaded::model(&item.file(&w.gguf)?, &d.dtype, &d.kv_dtype)?;
+    let opts = GenerateOpts {
+        max_new_tokens: d.max_new_tokens,
+        temperature: d.temperature,
+        seed: d.seed,
+        stop_ids: d.stop_ids.clone(),
+    };
+    let gen = generate(&model, &w.prompt_ids, &opts)?;
+    let tokens = GeneratedTokens {
+        new_ids: gen.new_ids,
+        stop_reason: gen.stop_reason,
+    };
+    let path = item.out.join("generation.json");
+    let text = serde_json::to_vec(&tokens).expect("tokens serialize");
+    std::fs::write(&path, text).ctx(format!("write {}", path.display()))?;
+    let timing = Timing {
+        ttft_ms: gen.ttft_ms,
+        tpot_ms: gen.tpot_ms,
+        step_ms: gen.step_ms,
+    };
+    Ok(serde_json::to_value(timing).expect("timing serializes"))
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).ctx(format!("read {}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| other(format!("{}: {e}", path.display())))
 }

@@ -2,24 +2,26 @@
 //! (task, sample, method, press, ratio, metric, value).
 
 use super::{StageCtx, StageKind};
+use crate::dag::item::{ItemCtx, ItemSpec, StoreFile};
 use crate::dag::params::Params;
 use crate::error::{IoContext, Result};
-use crate::eval::perplexity::perplexity;
-use crate::model_source::load_model;
+use crate::eval::perplexity::{first_scored, window_nll, window_starts};
+use crate::store::hashing::ids_blake3;
 use crate::table::write_parquet;
-use crate::tokenizer::Tokenizer;
 use polars::prelude::*;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub const KIND: StageKind = StageKind {
     kind: "perplexity",
-    version: 1,
+    version: 2,
     inputs: &["model", "text"],
+    all_upstream: false,
     optional_inputs: &[],
     unhashed: &[],
     defaults: include_str!("../../stages/perplexity.toml"),
     resolve,
     run,
+    compute_item: Some(compute_item),
 };
 
 #[derive(Debug, Deserialize)]
@@ -47,34 +49,87 @@ fn resolve(p: &mut Params) -> Result<()> {
     super::check_dtype(p, &x.dtype, &x.kv_dtype)
 }
 
+/// One window to score (the item's work; see `dag::item`).
+#[derive(Serialize, Deserialize)]
+struct WindowWork {
+    gguf: StoreFile,
+    ids: Vec<u32>,
+    first: usize,
+    dtype: String,
+    kv_dtype: String,
+}
+
+/// What an item holds: the window's summed NLL and how many tokens it scored.
+#[derive(Serialize, Deserialize)]
+struct WindowScore {
+    nll_sum: f64,
+    scored: usize,
+}
+
 fn run(ctx: &StageCtx) -> Result<()> {
     let x: PerplexityParams = ctx.params.parse()?;
     let gguf = super::model_file(ctx)?;
+    let model = ctx.input("model")?;
     let text_file = ctx.input_file("text", ".txt")?;
     let text = std::fs::read_to_string(&text_file).ctx(format!("read {}", text_file.display()))?;
-    let tok = Tokenizer::from_gguf_file(&gguf)?;
+    let tok = crate::loaded::tokenizer(&gguf)?;
     let ids = tok.encode(&text)?;
-    if ids.len() < x.window as usize {
+    let (window, stride) = (x.window as usize, x.stride as usize);
+    let starts = window_starts(ids.len(), window, stride, x.max_windows as usize);
+    if starts.is_empty() {
         return Err(ctx.params.err(
             "window",
             format!("the text has {} tokens, fewer than one window", ids.len()),
         ));
     }
-    let model = load_model(&gguf, &x.dtype, &x.kv_dtype)?;
-    let r = perplexity(
-        &model,
-        &ids,
-        x.window as usize,
-        x.stride as usize,
-        x.max_windows as usize,
-    )?;
-    let n = r.nll_per_window.len();
+    let digest = model.manifest.content_digest();
+    let specs: Vec<ItemSpec> = starts
+        .iter()
+        .enumerate()
+        .map(|(w, &s)| {
+            let chunk = &ids[s..s + window];
+            let first = first_scored(w, window, stride);
+            let preimage = serde_json::json!({
+                "model": digest,
+                "ids": ids_blake3(chunk),
+                "first": first,
+                "dtype": x.dtype,
+                "kv_dtype": x.kv_dtype,
+            });
+            let work = WindowWork {
+                gguf: StoreFile::of(model, &gguf),
+                ids: chunk.to_vec(),
+                first,
+                dtype: x.dtype.clone(),
+                kv_dtype: x.kv_dtype.clone(),
+            };
+            ctx.item_spec(
+                preimage,
+                serde_json::to_value(work).expect("work serializes"),
+            )
+        })
+        .collect();
+    let mut progress = ctx.progress(specs.len() as u64, "windows");
+    let items = ctx.items(&specs, &mut progress)?;
+    let mut nll_per_window = Vec::new();
+    let (mut total, mut count) = (0.0f64, 0usize);
+    for item in &items {
+        let path = item.path("window.json");
+        let text = std::fs::read_to_string(&path).ctx(format!("read {}", path.display()))?;
+        let w: WindowScore = serde_json::from_str(&text)
+            .map_err(|e| crate::error::other(format!("{}: {e}", path.display())))?;
+        nll_per_window.push(w.nll_sum / w.scored as f64);
+        total += w.nll_sum;
+        count += w.scored;
+    }
+    let ppl = (total / count as f64).exp();
+    let n = nll_per_window.len();
     let mut samples: Vec<String> = (0..n).map(|i| format!("window{i:04}")).collect();
     let mut metrics = vec!["nll".to_string(); n];
-    let mut values = r.nll_per_window.clone();
+    let mut values = nll_per_window;
     samples.extend(["all".to_string(), "all".to_string(), "all".to_string()]);
     metrics.extend(["ppl".to_string(), "nll".to_string(), "tokens".to_string()]);
-    values.extend([r.ppl, r.ppl.ln(), r.tokens as f64]);
+    values.extend([ppl, ppl.ln(), count as f64]);
     let rows = samples.len();
     let mut df = DataFrame::new_infer_height(vec![
         Column::new(
@@ -92,4 +147,15 @@ fn run(ctx: &StageCtx) -> Result<()> {
         Column::new("value".into(), values),
     ])?;
     write_parquet(&mut df, &ctx.out.join("scores.parquet"))
+}
+
+/// One window's score, from its spec alone.
+fn compute_item(item: &ItemCtx) -> Result<serde_json::Value> {
+    let w: WindowWork = item.work()?;
+    let model = crate::loaded::model(&item.file(&w.gguf)?, &w.dtype, &w.kv_dtype)?;
+    let (nll_sum, scored) = window_nll(&model, &w.ids, w.first)?;
+    let out = item.out.join("window.json");
+    let text = serde_json::to_vec(&WindowScore { nll_sum, scored }).expect("score serializes");
+    std::fs::write(&out, text).ctx(format!("write {}", out.display()))?;
+    Ok(serde_json::Value::Null)
 }

@@ -17,11 +17,13 @@ pub const KIND: StageKind = StageKind {
     kind: "plot",
     version: 1,
     inputs: &["analysis"],
+    all_upstream: false,
     optional_inputs: &["chunks", "tasks"],
     unhashed: &[],
     defaults: include_str!("../../stages/plot.toml"),
     resolve,
     run,
+    compute_item: None,
 };
 
 #[derive(Debug, Clone, Deserialize)]
@@ -283,7 +285,7 @@ mod tests {
 
     #[test]
     fn plot_params_are_checked() {
-        let defaults = crate::stages::defaults(&KIND).unwrap();
+        let defaults = KIND.defaults().unwrap();
         let p = Params {
             table: defaults,
             file: "p.toml".into(),

@@ -16,11 +16,13 @@ pub const KIND: StageKind = StageKind {
     kind: "tasks",
     version: 1,
     inputs: &["chunks", "model"],
+    all_upstream: false,
     optional_inputs: &[],
     unhashed: &[],
     defaults: include_str!("../../stages/tasks.toml"),
     resolve,
     run,
+    compute_item: None,
 };
 
 #[derive(Debug, Deserialize)]

@@ -38,3 +38,29 @@ pub fn file_blake3(path: &Path) -> Result<String> {
     }
     Ok(hasher.finalize().to_hex().to_string())
 }
+
+/// The preimage of a stage object: everything that determines its output.
+/// One definition for the runner and for anything that computes a stage's
+/// object outside a pipeline (`kvlab fetch`), so both reach the same key.
+pub fn stage_preimage(
+    kind: &str,
+    version: u32,
+    params: serde_json::Value,
+    input_digests: serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "schema": super::STORE_SCHEMA,
+        "kind": kind,
+        "version": version,
+        "params": params,
+        "inputs": input_digests,
+        "device": crate::device_name(),
+    })
+}
+
+/// blake3 of token ids as little-endian u32 (`chunks.parquet`'s `ids_blake3`,
+/// and how items name the tokens they were computed from).
+pub fn ids_blake3(ids: &[u32]) -> String {
+    let bytes: Vec<u8> = ids.iter().flat_map(|i| i.to_le_bytes()).collect();
+    blake3::hash(&bytes).to_hex().to_string()
+}

@@ -27,6 +27,11 @@ pub struct Provenance {
     pub end_unix_ms: u128,
     pub wall_s: f64,
     pub peak_rss_kb: u64,
+    /// What the computation measured about itself (e.g. per-token latencies):
+    /// facts of this run, not content, so they stay out of the outputs that
+    /// are hashed and compared.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub measurements: serde_json::Value,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -31,6 +31,7 @@ impl Clock {
             end_unix_ms: ms(SystemTime::now()),
             wall_s: self.start.elapsed().as_secs_f64(),
             peak_rss_kb: peak_rss_kb(),
+            measurements: serde_json::Value::Null,
         }
     }
 }

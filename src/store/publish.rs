@@ -2,7 +2,7 @@
 //! into `objects/`. A crash at any point leaves only garbage in `tmp/`.
 
 use super::hashing::{file_blake3, key_of};
-use super::manifest::{Manifest, OutputFile, MANIFEST, STORE_SCHEMA};
+use super::manifest::{Manifest, OutputFile, Provenance, MANIFEST, STORE_SCHEMA};
 use super::provenance::Clock;
 use super::{fsync_dir, Artifact, Store};
 use crate::error::{IoContext, Result};
@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 pub struct Produced {
     pub inputs: Vec<String>,
     pub items: Vec<String>,
+    /// Recorded in the manifest's provenance (see `Provenance::measurements`).
+    pub measurements: serde_json::Value,
 }
 
 /// Whether `get_or_compute` found the object or made it.
@@ -125,7 +127,10 @@ impl Store {
             inputs: produced.inputs,
             items: produced.items,
             outputs,
-            provenance: clock.finish(),
+            provenance: Provenance {
+                measurements: produced.measurements,
+                ..clock.finish()
+            },
         };
         let path = tmp.join(MANIFEST);
         let text = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");

@@ -3,6 +3,8 @@
 mod bad_input;
 mod crash_safety;
 mod engine_cli;
+mod items;
 mod pipeline_cache;
 mod sandbox;
+mod slurm;
 mod spec_cli;
