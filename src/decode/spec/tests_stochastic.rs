@@ -122,6 +122,23 @@ fn stochastic_output_follows_the_target_distribution() {
 }
 
 #[test]
+fn stochastic_cascade_follows_the_target_distribution() {
+    // The intermediate's emitted tokens are proposed with the intermediate's
+    // warped distribution as q: exact only if that reasoning holds.
+    let t = target();
+    let mid = fixture("llama_untied", &LoadOptions::f32());
+    for w in warps() {
+        let c = Draft::Cascade {
+            draft: Box::new(Draft::SelfSpec { layers: 1 }),
+            intermediate: &mid,
+            name: "mid".into(),
+        };
+        let pv = p_value(&t, &c, w, false);
+        assert!(pv > 1e-3, "{w:?}: p = {pv}");
+    }
+}
+
+#[test]
 fn broken_acceptance_rule_fails_the_test() {
     // The shallow exit's q overlaps the target's support (a separate random
     // model's mostly does not, and then the rule is rarely consulted).
