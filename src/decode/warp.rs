@@ -45,14 +45,21 @@ impl Warp {
         if (self.top_k == 0 || self.top_k >= n) && self.top_p >= 1.0 {
             return p;
         }
-        // Descending by probability; ties by index so the kept set is deterministic.
+        // Descending by probability; ties by index so the kept set is
+        // deterministic. With top-k only the k best are sorted (a 49k vocab,
+        // per position and round, adds up).
         let mut order: Vec<usize> = (0..n).collect();
-        order.sort_by(|&a, &b| p[b].total_cmp(&p[a]).then(a.cmp(&b)));
+        let cmp = |a: &usize, b: &usize| p[*b].total_cmp(&p[*a]).then(a.cmp(b));
         let mut keep = if self.top_k == 0 {
             n
         } else {
             self.top_k.min(n)
         };
+        if keep < n {
+            order.select_nth_unstable_by(keep - 1, cmp);
+            order.truncate(keep);
+        }
+        order.sort_by(cmp);
         if self.top_p < 1.0 {
             let kept_mass: f64 = order[..keep].iter().map(|&i| p[i]).sum();
             let target = self.top_p * kept_mass;
