@@ -2,6 +2,7 @@
 
 pub mod model_cmds;
 pub mod pipeline_cmds;
+pub mod spec_flags;
 pub mod stages_cmd;
 pub mod store_cmds;
 
@@ -112,9 +113,12 @@ pub enum Command {
         /// KV-cache storage: auto, f32, f16 or bf16.
         #[arg(long)]
         kv_dtype: Option<String>,
-        /// Print a JSON object: prompt_ids, new_ids, text, ttft_ms, tpot_ms.
+        /// Print a JSON object: prompt_ids, new_ids, text, ttft_ms, tpot_ms
+        /// (with speculation also drafted, accepted, acceptance_rate, mean_accepted_len).
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        spec: spec_flags::SpecFlags,
     },
     /// Perplexity of a text file in windows (defaults from stages/perplexity.toml).
     Perplexity {
@@ -186,6 +190,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             dtype,
             kv_dtype,
             json,
+            spec,
         } => model_cmds::generate_cmd(
             &cli.store,
             model_cmds::GenerateArgs {
@@ -199,6 +204,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 dtype,
                 kv_dtype,
                 json,
+                spec,
             },
         ),
         Command::Perplexity {

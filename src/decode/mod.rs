@@ -2,3 +2,5 @@
 
 pub mod generate;
 pub mod sampling;
+pub mod spec;
+pub mod warp;

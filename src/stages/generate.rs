@@ -38,6 +38,29 @@ struct GenerateParams {
     stop_at_eos: bool,
     dtype: String,
     kv_dtype: String,
+    // Speculative decoding (decode::spec): accepted, not yet used by this stage.
+    #[allow(dead_code)]
+    draft: String,
+    #[allow(dead_code)]
+    gamma: i64,
+    #[allow(dead_code)]
+    dynamic_gamma: String,
+    #[allow(dead_code)]
+    gamma_floor: i64,
+    #[allow(dead_code)]
+    gamma_cap: i64,
+    #[allow(dead_code)]
+    self_spec_layers: i64,
+    #[allow(dead_code)]
+    lookup_ngram: i64,
+    #[allow(dead_code)]
+    top_k: i64,
+    #[allow(dead_code)]
+    top_p: f64,
+    #[allow(dead_code)]
+    rekv: bool,
+    #[allow(dead_code)]
+    recycle: String,
 }
 
 fn resolve(p: &mut Params) -> Result<()> {

@@ -9,4 +9,5 @@ mod pipeline_cache;
 mod report_page;
 mod sandbox;
 mod slurm;
+mod spec_cli;
 mod stage_table;
