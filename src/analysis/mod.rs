@@ -3,6 +3,7 @@
 //! `analyze` stage writes them out, `summary` flattens them for duckdb.
 
 pub mod columns;
+pub mod rejections_table;
 pub mod rekv;
 pub mod rekv_figures;
 pub mod rekv_output;

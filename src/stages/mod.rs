@@ -11,6 +11,7 @@ pub mod chunk;
 pub mod common;
 pub mod fetch;
 pub mod generate;
+pub mod generate_tables;
 pub mod perplexity;
 pub mod plot;
 pub mod rekv;
