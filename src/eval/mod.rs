@@ -1,3 +1,8 @@
 //! Evaluation metrics.
 
+pub mod compressed_perplexity;
 pub mod perplexity;
+pub mod press_run;
+
+#[cfg(test)]
+mod compressed_perplexity_tests;
