@@ -35,6 +35,8 @@ mod tova;
 
 #[cfg(test)]
 mod parity_tests;
+#[cfg(test)]
+mod rule_tests;
 
 pub use anchor::Rule as AnchorRule;
 pub use budget::{Amount, Budget, Schedule};
