@@ -9,7 +9,7 @@
 use candle_core::{DType, Tensor, D};
 
 use super::perplexity::window_starts;
-use super::press_run::{check, prefill};
+use super::press_run::{check, prefill, PressInputs};
 use crate::error::{input_err, Result};
 use crate::kv::press::{apply, evicts, Budget, Needs, Press, Schedule};
 use crate::model::{ForwardOpts, Logits, Model};
@@ -30,6 +30,8 @@ pub struct PressSpec<'a> {
     pub budget: &'a Budget,
     /// Re-compress every N scored tokens (cache-only presses).
     pub press_every: Option<usize>,
+    /// Token-type anchors are per window, so only `repeat_prompt` is used.
+    pub inputs: PressInputs,
 }
 
 /// Summed NLL of `targets` under `logits` `[n, vocab]`.
@@ -94,7 +96,12 @@ pub fn compressed_perplexity(
             Some(p) if evicts(p.press, p.budget, half, n_layers) => p.press.needs(),
             _ => Needs::default(),
         };
-        let mut p = prefill(model, &chunk[..half], &needs, None)?;
+        let mut p = prefill(
+            model,
+            &chunk[..half],
+            &needs,
+            &spec.map(|s| s.inputs.clone()).unwrap_or_default(),
+        )?;
         out.bytes_before.push(p.cache.nbytes());
         let mut target_len = None;
         if let Some(sp) = spec {

@@ -25,6 +25,7 @@ fn run(
         press,
         budget: &b,
         press_every: every,
+        inputs: Default::default(),
     };
     compressed_perplexity("t", m, &ids(200), 96, 2, Some(&spec)).unwrap()
 }
@@ -71,6 +72,7 @@ fn bad_press_inputs_name_the_field() {
         press: &Press::Knorm,
         budget: &b,
         press_every: None,
+        inputs: Default::default(),
     };
     let e = compressed_perplexity("t", &m, &ids(200), 96, 1, Some(&spec)).unwrap_err();
     assert_eq!(field(e), "ratio");
@@ -79,6 +81,7 @@ fn bad_press_inputs_name_the_field() {
         press: &Press::Knorm,
         budget: &b,
         press_every: None,
+        inputs: Default::default(),
     };
     let e = compressed_perplexity("t", &m, &ids(200), 96, 1, Some(&spec)).unwrap_err();
     assert_eq!(field(e), "budget");
@@ -88,6 +91,7 @@ fn bad_press_inputs_name_the_field() {
         press: &snap,
         budget: &b,
         press_every: None,
+        inputs: Default::default(),
     };
     let e = compressed_perplexity("t", &m, &ids(200), 96, 1, Some(&spec)).unwrap_err();
     assert_eq!(field(e), "window");
@@ -96,6 +100,7 @@ fn bad_press_inputs_name_the_field() {
         press: &snap,
         budget: &b,
         press_every: Some(4),
+        inputs: Default::default(),
     };
     let e = compressed_perplexity("t", &m, &ids(400), 192, 1, Some(&spec)).unwrap_err();
     assert_eq!(field(e), "press_every");

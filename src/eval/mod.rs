@@ -6,3 +6,5 @@ pub mod press_run;
 
 #[cfg(test)]
 mod compressed_perplexity_tests;
+#[cfg(test)]
+mod press_run_tests;

@@ -5,7 +5,7 @@
 
 use candle_core::{DType, Tensor};
 
-use crate::error::Result;
+use crate::error::{input_err, Result};
 use crate::kv::press::{self, Budget, CompressStats, Needs, Observed, Press, Window};
 use crate::kv::KvCache;
 use crate::model::{ForwardOpts, Logits, Model, Observe, Pool};
@@ -18,13 +18,61 @@ pub struct Prefilled {
     pub last_logits: Tensor,
 }
 
+/// Inputs some presses need from outside the engine.
+#[derive(Debug, Clone, Default)]
+pub struct PressInputs {
+    /// Per context token: special or punctuation (anchor rules A and C).
+    pub anchors: Option<Vec<bool>>,
+    /// kvzip: the ids asking to repeat the context, e.g. the tokens of
+    /// "\n\nRepeat the previous context exactly." then "\n" (kvpress's
+    /// prompt for a model without a chat template); the context follows.
+    pub repeat_prompt: Option<Vec<u32>>,
+}
+
+/// kvzip's reconstruction pass on a copy of `cache` (`ids` prefilled at
+/// 0..n): `repeat_prompt ++ ids` is appended, and each prefill entry gets the
+/// largest attention any of those queries in its KV group paid to it.
+pub fn reconstruction(
+    model: &Model,
+    cache: &KvCache,
+    ids: &[u32],
+    repeat_prompt: &[u32],
+) -> Result<Vec<Vec<Vec<f32>>>> {
+    let n = ids.len();
+    let q: Vec<u32> = repeat_prompt.iter().chain(ids).copied().collect();
+    let start = cache.next_position();
+    let pos: Vec<i64> = (start..start + q.len() as i64).collect();
+    let opts = ForwardOpts {
+        logits: Logits::None,
+        observe: Some(Observe {
+            queries: 0..q.len(),
+            pool: Pool::Max,
+        }),
+        ..Default::default()
+    };
+    let out = model.forward(&q, &pos, &mut cache.clone(), &opts)?;
+    let rep = model.config().n_heads / model.config().n_kv_heads;
+    out.attention
+        .iter()
+        .map(|a| {
+            let a: Vec<Vec<f32>> = a.to_dtype(DType::F32)?.to_vec2()?;
+            Ok(a.chunks(rep)
+                .map(|g| {
+                    (0..n)
+                        .map(|j| g.iter().map(|h| h[j]).fold(f32::NEG_INFINITY, f32::max))
+                        .collect()
+                })
+                .collect())
+        })
+        .collect()
+}
+
 /// Prefills `ids` at positions `0..n` into a fresh cache, observing `needs`.
-/// `anchors` flags special/punctuation tokens (anchor rules A and C).
 pub fn prefill(
     model: &Model,
     ids: &[u32],
     needs: &Needs,
-    anchors: Option<Vec<bool>>,
+    inputs: &PressInputs,
 ) -> Result<Prefilled> {
     let t = ids.len();
     let observe = needs.attention.map(|w| {
@@ -57,6 +105,18 @@ pub fn prefill(
     } else {
         Vec::new()
     };
+    let recon = if needs.reconstruction {
+        let prompt = inputs.repeat_prompt.as_deref().ok_or_else(|| {
+            input_err(
+                "press",
+                "repeat_prompt",
+                "kvzip needs the ids of a repeat prompt",
+            )
+        })?;
+        reconstruction(model, &cache, ids, prompt)?
+    } else {
+        Vec::new()
+    };
     Ok(Prefilled {
         cache,
         observed: Observed {
@@ -64,7 +124,8 @@ pub fn prefill(
             attention,
             queries,
             out_proj,
-            anchors,
+            anchors: inputs.anchors.clone(),
+            reconstruction: recon,
         },
         last_logits: out.logits.expect("last logits"),
     })
@@ -120,7 +181,7 @@ pub fn prefill_compressed(
     ids: &[u32],
     press: &Press,
     budget: &Budget,
-    anchors: Option<Vec<bool>>,
+    inputs: &PressInputs,
 ) -> Result<(Prefilled, CompressStats)> {
     check(file, press, budget, ids.len(), model.config().n_layers)?;
     let n_layers = model.config().n_layers;
@@ -131,7 +192,7 @@ pub fn prefill_compressed(
         // the cache's last bits; nothing is evicted, so observe nothing.
         Needs::default()
     };
-    let mut p = prefill(model, ids, &needs, anchors)?;
+    let mut p = prefill(model, ids, &needs, inputs)?;
     let stats = press::apply(&mut p.cache, press, budget, &p.observed)?;
     Ok((p, stats))
 }

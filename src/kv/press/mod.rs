@@ -5,14 +5,8 @@
 //! queries, `W_o`) is declared by `Press::needs` and filled by the engine
 //! side (`eval::press_run`), so this module stays below the model.
 //!
-//! Not implemented: kvzip (kvpress `KVzipPress`) scores entries by how much
-//! attention a second forward pass that *reconstructs the context* (repeat
-//! prompt + the context again, ~2x prefill) pays to each cached entry, max
-//! over the reconstruction queries. It needs a forward over a custom prompt
-//! appended to the context and attention observation of all its queries
-//! against the context keys; kvlab's `Observe` can provide that (Pool::Max
-//! over the reconstruction queries), but the prompt template and chunked
-//! scoring were not written yet.
+//! kvzip scores by context reconstruction (see `kvzip.rs` for what differs
+//! from kvpress).
 
 mod anchor;
 pub mod budget;
@@ -22,6 +16,7 @@ pub mod expected_attention;
 mod hybrid;
 mod keydiff;
 mod knorm;
+mod kvzip;
 mod lagkv;
 mod no_press;
 pub mod observed;
@@ -87,6 +82,9 @@ pub enum Press {
         n_sink: usize,
         recent: usize,
     },
+    KvZip {
+        n_sink: usize,
+    },
 }
 
 /// Every name `Press::from_name` knows.
@@ -107,6 +105,7 @@ pub const NAMES: &[&str] = &[
     "anchor_a",
     "anchor_b",
     "anchor_c",
+    "kvzip",
 ];
 
 impl Press {
@@ -154,13 +153,7 @@ impl Press {
                 n_sink: 4,
                 recent: 64,
             },
-            "kvzip" => {
-                return Err(input_err(
-                    file,
-                    "press",
-                    "kvzip is not implemented (see kv::press docs)",
-                ))
-            }
+            "kvzip" => Press::KvZip { n_sink: 4 },
             _ => {
                 return Err(input_err(
                     file,
@@ -186,6 +179,7 @@ impl Press {
             queries: matches!(self, Press::ExpectedAttention(_)),
             out_proj: matches!(self, Press::CriticalSnapKv { .. }),
             anchors: matches!(self, Press::Anchor { rule, .. } if *rule != AnchorRule::B),
+            reconstruction: matches!(self, Press::KvZip { .. }),
         }
     }
 
@@ -224,9 +218,9 @@ impl Press {
                 check("n_sink", *n_sink)?
             }
             Press::ExpectedAttention(p) => check("n_sink", p.n_sink)?,
-            Press::Hybrid { n_sink, .. } | Press::Anchor { n_sink, .. } => {
-                check("n_sink", *n_sink)?
-            }
+            Press::Hybrid { n_sink, .. }
+            | Press::Anchor { n_sink, .. }
+            | Press::KvZip { n_sink } => check("n_sink", *n_sink)?,
             _ => {}
         }
         if let Press::LagKv { lag_size: 0, .. } = self {
@@ -262,6 +256,7 @@ impl Press {
                 n_sink,
                 recent,
             } => anchor::score(ctx, *rule, *n_sink, *recent),
+            Press::KvZip { n_sink } => kvzip::score(ctx, *n_sink),
         }
     }
 }

@@ -29,6 +29,8 @@ pub struct Needs {
     pub out_proj: bool,
     /// Token-type anchors (anchor rules A and C).
     pub anchors: bool,
+    /// Attention of a context-reconstruction pass (kvzip).
+    pub reconstruction: bool,
 }
 
 /// Observations of one prefill, per layer.
@@ -44,6 +46,9 @@ pub struct Observed {
     pub out_proj: Vec<Tensor>,
     /// Per cache entry of the prefill: a special or punctuation token.
     pub anchors: Option<Vec<bool>>,
+    /// `[kv_heads][n_keys]`: the largest attention any reconstruction query
+    /// of the KV group paid to each prefill entry (kvzip).
+    pub reconstruction: Vec<Vec<Vec<f32>>>,
 }
 
 /// Everything one layer's scoring sees.

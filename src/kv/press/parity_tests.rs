@@ -114,7 +114,8 @@ fn compare(m: &Model, name: &str) -> (Match, f64) {
         .collect();
     let ratio = f["ratio"].as_f64().unwrap();
     let (press, budget) = press_of(&f["spec"], ratio);
-    let (p, stats) = prefill_compressed("fixture", m, &ids, &press, &budget, None).unwrap();
+    let (p, stats) =
+        prefill_compressed("fixture", m, &ids, &press, &budget, &Default::default()).unwrap();
     let adakv = budget.per_head.is_some();
     let (mut sum, mut n) = (0.0, 0);
     let mut result = if adakv { Match::Superset } else { Match::Equal };
@@ -226,7 +227,7 @@ fn scores_match_kvpress_scores() {
             .map(|v| v.as_u64().unwrap() as u32)
             .collect();
         let (press, budget) = press_of(&f["spec"], 0.5);
-        let p = prefill(&m, &ids, &press.needs(), None).unwrap();
+        let p = prefill(&m, &ids, &press.needs(), &Default::default()).unwrap();
         let mut worst = 0f64;
         for l in 0..p.cache.n_layers() {
             let len = p.cache.len(l);
