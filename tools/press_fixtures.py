@@ -131,6 +131,41 @@ def _cache_position(module, args, kwargs):
     return args, kwargs
 
 
+class FakeTokenizer:
+    """The tiny fixture has no tokenizer; KVzip only encodes its repeat prompt
+    and the chat-template suffix. One id per character, no chat template."""
+
+    chat_template = None
+
+    def encode(self, text, return_tensors=None, add_special_tokens=False):
+        ids = [ord(c) % 250 + 3 for c in text]
+        return torch.tensor([ids]) if return_tensors == "pt" else ids
+
+
+def run_kvzip(model, ids, ratio):
+    """KVzipPress(layerwise=True): per layer, the budget pooled over KV heads."""
+    from kvpress import KVzipPress
+    import kvpress.presses.kvzip_press as kz
+
+    kz.AutoTokenizer.from_pretrained = staticmethod(lambda *a, **k: FakeTokenizer())
+    press = KVzipPress(ratio, layerwise=True)
+    cache = DynamicCache()
+    with torch.no_grad(), press(model):
+        model(input_ids=torch.tensor([ids]), past_key_values=cache, use_cache=True)
+    kept = []
+    for layer in model.model.layers:
+        _, hi, si = layer.self_attn.masked_key_indices
+        heads = []
+        for h in range(model.config.num_key_value_heads):
+            drop = set(si[hi == h].tolist())
+            heads.append([i for i in range(len(ids)) if i not in drop])
+        kept.append(heads)
+        layer.self_attn.masked_key_indices = None
+    tok = FakeTokenizer()
+    prompt = tok.encode("\n\nRepeat the previous context exactly.") + tok.encode("\n")
+    return kept, prompt
+
+
 def topk_ties():
     """How torch.topk on CPU breaks ties (recorded in the fixture README)."""
     x = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.5, 1.0])
@@ -166,6 +201,12 @@ def main():
             with open(path, "w") as f:
                 json.dump(out, f, separators=(",", ":"))
             print(path, [len(h) for layer in kept for h in layer])
+    kept, prompt = run_kvzip(models["sdpa"], ids, 0.5)
+    out = {"model": MODEL, "ids": ids, "ratio": 0.5, "repeat_prompt": prompt,
+           "spec": {"press": "kvzip", "n_sink": 4, "layerwise": True}, "kept": kept, "scores": None}
+    with open(os.path.join(a.out, "kvzip_r50.json"), "w") as f:
+        json.dump(out, f, separators=(",", ":"))
+    print("kvzip", [len(h) for layer in kept for h in layer])
     with open(os.path.join(a.out, "topk_ties.json"), "w") as f:
         json.dump(topk_ties(), f)
     print("topk ties:", topk_ties())
