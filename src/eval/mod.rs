@@ -7,4 +7,6 @@ pub mod press_run;
 #[cfg(test)]
 mod compressed_perplexity_tests;
 #[cfg(test)]
+mod press_real_tests;
+#[cfg(test)]
 mod press_run_tests;

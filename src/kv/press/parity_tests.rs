@@ -122,9 +122,9 @@ fn compare(m: &Model, name: &str) -> (Match, f64) {
     let ratio = f["ratio"].as_f64().unwrap();
     let (press, budget) = press_of(&f["spec"], ratio);
     let inputs = PressInputs {
-        repeat_prompt: f["repeat_prompt"].as_array().map(|a| {
-            a.iter().map(|v| v.as_u64().unwrap() as u32).collect()
-        }),
+        repeat_prompt: f["repeat_prompt"]
+            .as_array()
+            .map(|a| a.iter().map(|v| v.as_u64().unwrap() as u32).collect()),
         ..Default::default()
     };
     let (p, stats) = prefill_compressed("fixture", m, &ids, &press, &budget, &inputs).unwrap();
