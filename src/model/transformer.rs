@@ -152,7 +152,28 @@ impl Model {
         cache: &mut KvCache,
         opts: &ForwardOpts,
     ) -> Result<ForwardOut> {
-        crate::threads::run(|| self.forward_on_pool(ids, positions, cache, opts))
+        crate::threads::run(|| self.forward_on_pool(ids, positions, cache, opts, None))
+    }
+
+    /// `forward`, also returning every run layer's pre-RoPE queries
+    /// `[n_heads, T, head_dim]` (for presses that model future queries).
+    pub fn forward_with_queries(
+        &self,
+        ids: &[u32],
+        positions: &[i64],
+        cache: &mut KvCache,
+        opts: &ForwardOpts,
+    ) -> Result<(ForwardOut, Vec<Tensor>)> {
+        let mut queries = Vec::new();
+        let out = crate::threads::run(|| {
+            self.forward_on_pool(ids, positions, cache, opts, Some(&mut queries))
+        })?;
+        Ok((out, queries))
+    }
+
+    /// Layer `layer`'s attention output projection (see `Attention::out_proj`).
+    pub fn out_proj(&self, layer: usize, x: &Tensor) -> Result<Tensor> {
+        self.blocks[layer].attn().out_proj(x)
     }
 
     fn forward_on_pool(
@@ -161,6 +182,7 @@ impl Model {
         positions: &[i64],
         cache: &mut KvCache,
         opts: &ForwardOpts,
+        mut queries: Option<&mut Vec<Tensor>>,
     ) -> Result<ForwardOut> {
         let t = ids.len();
         if t == 0 || positions.len() != t {
@@ -202,6 +224,13 @@ impl Model {
         let cos_sin = self.rope.cos_sin(positions, self.dtype, &self.device)?;
         let mut attention = Vec::new();
         for (l, block) in self.blocks.iter().take(n_run).enumerate() {
+            if let Some(q) = queries.as_deref_mut() {
+                q.push(
+                    block
+                        .attn()
+                        .pre_rope_queries(&block.attn_norm().forward(&x)?)?,
+                );
+            }
             let (y, obs) = block.forward(
                 &x,
                 positions,
