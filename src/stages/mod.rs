@@ -16,6 +16,7 @@ pub mod perplexity;
 pub mod plot;
 pub mod rekv;
 pub mod report;
+pub mod spec_compare;
 pub mod tasks;
 
 pub use crate::dag::stage::{Registry, StageCtx, StageKind};
@@ -32,6 +33,7 @@ pub fn registry() -> Registry {
         plot::KIND,
         rekv::KIND,
         report::KIND,
+        spec_compare::KIND,
     ];
     Registry(KINDS)
 }
