@@ -2,15 +2,7 @@
 //! runner: rejections, a verdict per mode, one gamma's change recomputing only
 //! what depends on it, and bad speculative settings refused before anything runs.
 
-use crate::sandbox::{smollm2_gguf, stderr, stdout, Sandbox, SMOLLM2_SHA256};
-
-fn sha256(p: &str) -> String {
-    let o = std::process::Command::new("sha256sum")
-        .arg(p)
-        .output()
-        .unwrap();
-    stdout(&o).split_whitespace().next().unwrap().to_string()
-}
+use crate::sandbox::{sha256, smollm2_gguf, stderr, stdout, Sandbox, SMOLLM2_SHA256};
 
 fn pipeline(decode_extra: &str) -> String {
     let layers = if decode_extra.contains("self_spec_layers") {

@@ -3,7 +3,7 @@
 //! chunk → tasks → analyze → plot → report. The page must be self-contained
 //! and render in headless Chromium with nothing missing and something drawn.
 
-use crate::sandbox::{count_lines, stderr, stdout, Sandbox};
+use crate::sandbox::{count_lines, run_ok, Sandbox};
 use kvlab::data::fetch::{file_sha256, listing_sha256};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -113,17 +113,6 @@ table_rows = 5
         docs = docs.display(),
         dsha = listing_sha256(&docs).unwrap(),
     )
-}
-
-fn run_ok(sb: &Sandbox, args: &[&str]) -> String {
-    let out = sb.kvlab(args);
-    assert!(
-        out.status.success(),
-        "kvlab {args:?}: {}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    stdout(&out)
 }
 
 /// Every `src=` / `href=` value in `html` that is neither a fragment nor a data: URI.
