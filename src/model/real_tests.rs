@@ -38,6 +38,10 @@ fn hf_fixtures_match_transformers() {
         "llama_untied",
         "qwen2_bias",
         "mistral_sliding",
+        "qwen3_qknorm",
+        "gpt_neox_parallel",
+        "gpt_neox_serial",
+        "gemma3_sliding",
     ] {
         let dir = fixtures().join("tiny").join(name);
         assert!(

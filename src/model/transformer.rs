@@ -7,7 +7,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 
 use super::attention::Observe;
-use super::block::{Block, RmsNorm};
+use super::block::{Block, Norm};
 use super::config::ModelConfig;
 use super::gguf_loader::GgufSource;
 use super::linear::{Embedding, Linear};
@@ -51,9 +51,14 @@ pub struct Model {
     cfg: ModelConfig,
     embed: Embedding,
     blocks: Vec<Block>,
-    norm: RmsNorm,
+    norm: Norm,
     lm_head: Linear,
+    /// The RoPE of layers with the config's base (and the cache's).
     rope: Rope,
+    /// Each distinct per-layer RoPE (Gemma 3's local base), and which one
+    /// each layer uses (`None`: `rope`).
+    ropes: Vec<Rope>,
+    layer_rope: Vec<Option<usize>>,
     dtype: DType,
     kv_dtype: DType,
     device: Device,
@@ -70,10 +75,30 @@ impl Model {
         let blocks = (0..cfg.n_layers)
             .map(|l| Block::load(&w, l))
             .collect::<Result<Vec<_>>>()?;
-        let norm = RmsNorm::load(&w, Role::OutNorm, 0)?;
+        let norm = Norm::load(&w, Role::OutNorm, 0)?;
         let lm_head = w.lm_head(&embed)?;
+        let rd = cfg.rotary_dim();
+        let mut ropes: Vec<Rope> = Vec::new();
+        let mut layer_rope = Vec::with_capacity(cfg.n_layers);
+        for l in 0..cfg.n_layers {
+            let theta = cfg.layer_theta(l);
+            if theta == cfg.rope_theta {
+                layer_rope.push(None);
+                continue;
+            }
+            let at = match ropes.iter().position(|r| r.theta() == theta) {
+                Some(i) => i,
+                None => {
+                    ropes.push(Rope::new(rd, theta));
+                    ropes.len() - 1
+                }
+            };
+            layer_rope.push(Some(at));
+        }
         Ok(Model {
-            rope: Rope::new(cfg.head_dim, cfg.rope_theta),
+            rope: Rope::new(rd, cfg.rope_theta),
+            ropes,
+            layer_rope,
             embed,
             blocks,
             norm,
@@ -189,18 +214,24 @@ impl Model {
 
         let ids_t = Tensor::from_vec(ids.to_vec(), t, &self.device)?;
         let mut x = self.embed.forward(&ids_t, self.dtype)?;
+        if let Some(s) = self.cfg.family.embed_scale {
+            // In the activation dtype, as transformers scales.
+            x = x.broadcast_mul(&Tensor::new(s as f32, &self.device)?.to_dtype(self.dtype)?)?;
+        }
         let cos_sin = self.rope.cos_sin(positions, self.dtype, &self.device)?;
+        let tables = self
+            .ropes
+            .iter()
+            .map(|r| r.cos_sin(positions, self.dtype, &self.device))
+            .collect::<Result<Vec<_>>>()?;
         let mut attention = Vec::new();
         for (l, block) in self.blocks.iter().take(n_run).enumerate() {
-            let (y, obs) = block.forward(
-                &x,
-                positions,
-                &self.rope,
-                &cos_sin,
-                cache,
-                l,
-                opts.observe.as_ref(),
-            )?;
+            let (rope, cs) = match self.layer_rope[l] {
+                Some(i) => (&self.ropes[i], &tables[i]),
+                None => (&self.rope, &cos_sin),
+            };
+            let (y, obs) =
+                block.forward(&x, positions, rope, cs, cache, l, opts.observe.as_ref())?;
             x = y;
             attention.extend(obs);
         }
