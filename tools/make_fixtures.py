@@ -471,9 +471,38 @@ def run_smollm2(args):
         run_perplexity(tok, model, Path(args.alice_cache), args.max_windows)
 
 
+# ---------------------------------------------------------------- Gemma 3 270M
+
+GEMMA_DIR = REPO / "tests" / "fixtures" / "gemma3"
+
+
+def run_gemma3(args):
+    """Greedy goldens of the pinned gemma-3-270m Q4_K_M GGUF, dequantized to
+    f32 by transformers (which also undoes llama.cpp's 1 + w norm shift)."""
+    path = Path(args.gemma_gguf or os.environ.get("KVLAB_GEMMA3_GGUF", ""))
+    if not path.is_file():
+        raise SystemExit("Gemma 3 GGUF not found (set KVLAB_GEMMA3_GGUF or --gemma-gguf)")
+    tok, model = load_smollm2(path)
+    rows = []
+    for name, prompt, _ in PROMPTS[:2]:
+        ids = tok(prompt, add_special_tokens=True).input_ids
+        logits = forward(model, torch.tensor(ids))
+        new = greedy(model, ids, 16)
+        rows.append({"name": name, "prompt": prompt, "prompt_ids": ids, "new_ids": new,
+                     "text": tok.decode(new),
+                     "last_logits_top8": logits[-1].topk(8).indices.tolist(),
+                     "last_logits_top8_values": logits[-1].topk(8).values.tolist()})
+        print(f"  {name}: {ids} -> {tok.decode(new)!r}")
+    GEMMA_DIR.mkdir(parents=True, exist_ok=True)
+    doc = {"model": path.name, "transformers": transformers.__version__,
+           "decoding": "greedy argmax with a DynamicCache, 16 new tokens", "cases": rows}
+    (GEMMA_DIR / "greedy.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--only", choices=["tiny", "smollm2"])
+    ap.add_argument("--only", choices=["tiny", "smollm2", "gemma3"])
+    ap.add_argument("--gemma-gguf", help="gemma-3-270m GGUF path (default: $KVLAB_GEMMA3_GGUF)")
     ap.add_argument("--tiny", nargs="*", help="only these tiny fixtures (default: all)")
     ap.add_argument("--gguf", help="SmolLM2 GGUF path (default: $KVLAB_SMOLLM2_GGUF "
                                    "or target/models/SmolLM2-135M-Instruct.Q4_1.gguf)")
@@ -491,6 +520,8 @@ def main():
         run_tiny(args.tiny)
     if args.only in (None, "smollm2"):
         run_smollm2(args)
+    if args.only in (None, "gemma3"):
+        run_gemma3(args)
 
 
 if __name__ == "__main__":
