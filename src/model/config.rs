@@ -184,13 +184,15 @@ impl ModelConfig {
             "qwen2" => Arch::Qwen2,
             "qwen3" => Arch::Qwen3,
             "gemma3" => Arch::Gemma3,
-            other => return Err(input_err(
-                file,
-                "general.architecture",
-                format!(
+            other => {
+                return Err(input_err(
+                    file,
+                    "general.architecture",
+                    format!(
                     "unsupported architecture {other:?} (supported: llama, qwen2, qwen3, gemma3)"
                 ),
-            )),
+                ))
+            }
         };
         let key = |k: &str| format!("{arch_s}.{k}");
         let get_u = |k: &str| -> Result<usize> {

@@ -367,7 +367,10 @@ fn gemma3_gguf_greedy_matches_transformers() {
         let want = ids_of(&case["new_ids"]);
         let got = greedy(&m, &ids, want.len());
         let gq = greedy(&q, &ids, 4);
-        println!("gemma3 {}: f32 {got:?} quant {gq:?} want {want:?}", case["name"]);
+        println!(
+            "gemma3 {}: f32 {got:?} quant {gq:?} want {want:?}",
+            case["name"]
+        );
         assert_eq!(got, want, "{}", case["name"]);
         assert_eq!(gq[0], want[0], "quantized first token, {}", case["name"]);
     }
