@@ -8,12 +8,15 @@ pub mod attention;
 pub mod block;
 pub mod config;
 pub(crate) mod family;
+pub(crate) mod gguf_check;
 pub(crate) mod gguf_loader;
 pub mod linear;
 pub mod mlp;
 pub(crate) mod raw;
 pub(crate) mod role;
 pub(crate) mod safetensors_loader;
+#[cfg(test)]
+mod tests_mutation;
 pub mod transformer;
 pub mod weights;
 

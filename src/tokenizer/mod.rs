@@ -49,6 +49,7 @@ pub struct Tokenizer {
 impl Tokenizer {
     /// Reads the GGUF header of `path` (not the tensors) and builds the tokenizer.
     pub fn from_gguf_file(path: &Path) -> Result<Self> {
+        crate::model::gguf_check::check(path, &path.display().to_string(), "gguf header")?;
         let mut f = std::fs::File::open(path).ctx(path.display())?;
         let content =
             Content::read(&mut f).map_err(|e| input_err(path.display(), "gguf header", e))?;
