@@ -450,4 +450,43 @@ mod tests {
         assert_eq!(e.exit_code(), 2);
         assert!(e.to_string().contains("model_type"), "{e}");
     }
+
+    fn base(mt: &str) -> serde_json::Map<String, Json> {
+        let j = serde_json::json!({
+            "model_type": mt, "vocab_size": 100, "hidden_size": 64,
+            "intermediate_size": 128, "num_hidden_layers": 4, "num_attention_heads": 4,
+        });
+        j.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn family_configs_parse_and_reject_what_is_unsupported() {
+        // Gemma 3: pattern 2 -> layers 1 and 3 global; defaults for the rest.
+        let mut g = base("gemma3_text");
+        g.insert("sliding_window_pattern".into(), 2.into());
+        g.insert("sliding_window".into(), 16.into());
+        let c = ModelConfig::from_hf_value(&Json::Object(g.clone()), "c.json").unwrap();
+        assert!(c.tie_embeddings && c.family.norm_plus_one && c.family.post_norms);
+        assert_eq!(c.layer_window(0), Some(16));
+        assert_eq!(c.layer_window(1), None);
+        assert_eq!(
+            (c.layer_theta(0), c.layer_theta(1)),
+            (10_000.0, 1_000_000.0)
+        );
+        assert_eq!(c.family.query_scale, Some(1.0 / 16.0));
+        g.insert("final_logit_softcapping".into(), 30.0.into());
+        let e = ModelConfig::from_hf_value(&Json::Object(g), "c.json").unwrap_err();
+        assert!(e.to_string().contains("final_logit_softcapping"), "{e}");
+        // GPT-NeoX 4.x keys: rotary_pct, rotary_emb_base.
+        let mut n = base("gpt_neox");
+        n.insert("rotary_pct".into(), 0.25.into());
+        n.insert("rotary_emb_base".into(), 5000.into());
+        let c = ModelConfig::from_hf_value(&Json::Object(n.clone()), "c.json").unwrap();
+        assert_eq!((c.rotary_dim(), c.rope_theta), (4, 5000.0));
+        assert!(c.family.layer_norm && c.family.parallel_residual && c.attn_bias);
+        n.insert("hidden_act".into(), "relu".into());
+        assert!(ModelConfig::from_hf_value(&Json::Object(n), "c.json").is_err());
+        let q = ModelConfig::from_hf_value(&Json::Object(base("qwen3")), "c.json").unwrap();
+        assert!(q.family.qk_norm && !q.attn_bias);
+    }
 }
