@@ -41,9 +41,9 @@ pub struct LoadOptions {
     /// Keep projection weights in GGUF blocks (safetensors weights are
     /// quantized to Q8_0); otherwise dequantize everything to `dtype`.
     pub quantized: bool,
-    /// With `quantized`: re-quantize formats without a SIMD kernel in candle
-    /// (Q5_0, Q5_1; Q4_1 has kvlab's own kernel) to Q8_0 — several times
-    /// faster on CPU.
+    /// With `quantized`: re-quantize Q5_0, Q5_1, Q4_K and Q6_K to Q8_0 for
+    /// kvlab's kernels (see `linear::is_slow_quant`; Q4_1 has its own
+    /// kernel) — several times faster on CPU, at more memory.
     pub requant_q8: bool,
     /// KV-cache storage; `None`: the activation dtype.
     pub kv_dtype: Option<Dtype>,
