@@ -42,13 +42,27 @@ from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
     DynamicCache,
+    Gemma3ForCausalLM,
+    Gemma3TextConfig,
+    GPTNeoXConfig,
+    GPTNeoXForCausalLM,
     LlamaConfig,
     LlamaForCausalLM,
     MistralConfig,
     MistralForCausalLM,
     Qwen2Config,
     Qwen2ForCausalLM,
+    Qwen3Config,
+    Qwen3ForCausalLM,
 )
+
+# With tools/torch_cpu_stubs.py's CUDA stubs (no GPU), torch.cuda's stream
+# capture query crashes instead of returning False; transformers asks it on
+# every mask. Nothing here runs on CUDA, so answer it ourselves.
+if not torch.cuda.is_available():
+    import transformers.utils.import_utils as _iu
+
+    _iu.is_cuda_stream_capturing = lambda: False
 
 REPO = Path(__file__).resolve().parent.parent
 TINY_DIR = REPO / "tests" / "fixtures" / "tiny"
@@ -94,6 +108,39 @@ TINY = {
         dict(num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
              tie_word_embeddings=False, rope_theta=10000.0, sliding_window=8),
     ),
+    # QK-norm (per-head RMSNorm of q and k before RoPE), no q/k/v bias.
+    "qwen3_qknorm": (
+        Qwen3Config,
+        Qwen3ForCausalLM,
+        dict(num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+             tie_word_embeddings=False, rope_theta=10000.0, use_sliding_window=False),
+    ),
+    # Pythia: LayerNorm with bias, fused per-head QKV, partial rotary, GELU.
+    "gpt_neox_parallel": (
+        GPTNeoXConfig,
+        GPTNeoXForCausalLM,
+        dict(num_hidden_layers=2, num_attention_heads=4, tie_word_embeddings=False,
+             use_parallel_residual=True, rotary_pct=0.5, rotary_emb_base=10000),
+    ),
+    "gpt_neox_serial": (
+        GPTNeoXConfig,
+        GPTNeoXForCausalLM,
+        dict(num_hidden_layers=2, num_attention_heads=4, tie_word_embeddings=False,
+             use_parallel_residual=False, rotary_pct=0.25, rotary_emb_base=10000),
+    ),
+    # Local (window 8, base 1e4) and global (base 1e6) layers; the query scale
+    # (query_pre_attn_scalar 24) differs from 1/sqrt(head_dim) so a wrong one shows.
+    "gemma3_sliding": (
+        Gemma3TextConfig,
+        Gemma3ForCausalLM,
+        dict(num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=1,
+             tie_word_embeddings=True, sliding_window=8, query_pre_attn_scalar=24,
+             layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+             rope_parameters={
+                 "full_attention": {"rope_type": "default", "rope_theta": 1000000.0},
+                 "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
+             }),
+    ),
 }
 
 
@@ -109,11 +156,14 @@ def randomize(model, gen):
     """
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if "norm" in name:
+            if "norm" in name and name.endswith(".bias"):
+                # LayerNorm biases (Pythia): not the weight's distribution.
+                p.copy_(0.5 * torch.randn(p.shape, generator=gen))
+            elif "norm" in name:
                 p.copy_(0.8 + 0.4 * torch.rand(p.shape, generator=gen))
             elif name.endswith(".bias"):
                 p.copy_(0.5 * torch.randn(p.shape, generator=gen))
-            elif "embed_tokens" in name:
+            elif "embed_tokens" in name or "embed_in" in name:
                 # Tied heads reuse this as the output matrix: keep logits O(1).
                 p.copy_(0.25 * torch.randn(p.shape, generator=gen))
             else:
@@ -123,7 +173,7 @@ def randomize(model, gen):
 def forward(model, ids, cache=None):
     """One eager forward of a 1-D id tensor; returns [len, vocab] logits."""
     with torch.no_grad():
-        out = model(input_ids=ids[None], cache=cache, use_cache=cache is not None)
+        out = model(input_ids=ids[None], past_key_values=cache, use_cache=cache is not None)
     return out.logits[0].float()
 
 
@@ -195,7 +245,8 @@ def make_tiny(name, out_dir):
     logits, cache = full_cache(model, ids)
     golden = {"input_ids": ids, "logits": logits.contiguous()}
     for i, layer in enumerate(cache.layers):
-        assert layer.keys.shape == (1, config.num_key_value_heads, T, config.head_dim)
+        n_kv = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+        assert layer.keys.shape == (1, n_kv, T, config.head_dim)
         golden[f"k.{i}"] = layer.keys[0].float().contiguous()
         golden[f"v.{i}"] = layer.values[0].float().contiguous()
     decode = forward(model, next_id, cache)[-1]
@@ -210,10 +261,10 @@ def make_tiny(name, out_dir):
         for i, layer in enumerate(model.model.layers):
             for proj in ("q_proj", "k_proj", "v_proj"):
                 assert getattr(layer.self_attn, proj).bias.abs().min() > 0, "zero bias"
-    if getattr(config, "sliding_window", None):
+    if getattr(config, "sliding_window", None) and cls is MistralConfig:
         default_cache = check_sliding(cls, model_cls, extra, model, ids)
         with torch.no_grad():
-            d2 = model(input_ids=next_id[None], cache=default_cache, use_cache=True).logits[0, -1]
+            d2 = model(input_ids=next_id[None], past_key_values=default_cache, use_cache=True).logits[0, -1]
         assert float((d2 - decode).abs().max()) < 1e-4, "sliding cache decode mismatch"
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -228,14 +279,14 @@ def make_tiny(name, out_dir):
           f"recompute (max logit diff {worst:.1e}); logits std {float(logits.std()):.2f}")
 
 
-def run_tiny():
+def run_tiny(names=None):
     print("tiny checkpoints ->", TINY_DIR)
-    for name in TINY:
+    for name in names or TINY:
         make_tiny(name, TINY_DIR / name)
     total = sum(f.stat().st_size for f in TINY_DIR.rglob("*") if f.is_file())
     print(f"  total size {total / 1e6:.2f} MB")
-    if total > 2_000_000:
-        raise SystemExit("tiny fixtures exceed 2 MB")
+    if total > 4_000_000:
+        raise SystemExit("tiny fixtures exceed 4 MB")
 
 
 # ---------------------------------------------------------------- SmolLM2
@@ -420,9 +471,39 @@ def run_smollm2(args):
         run_perplexity(tok, model, Path(args.alice_cache), args.max_windows)
 
 
+# ---------------------------------------------------------------- Gemma 3 270M
+
+GEMMA_DIR = REPO / "tests" / "fixtures" / "gemma3"
+
+
+def run_gemma3(args):
+    """Greedy goldens of the pinned gemma-3-270m Q4_K_M GGUF, dequantized to
+    f32 by transformers (which also undoes llama.cpp's 1 + w norm shift)."""
+    path = Path(args.gemma_gguf or os.environ.get("KVLAB_GEMMA3_GGUF", ""))
+    if not path.is_file():
+        raise SystemExit("Gemma 3 GGUF not found (set KVLAB_GEMMA3_GGUF or --gemma-gguf)")
+    tok, model = load_smollm2(path)
+    rows = []
+    for name, prompt, _ in PROMPTS[:2]:
+        ids = tok(prompt, add_special_tokens=True).input_ids
+        logits = forward(model, torch.tensor(ids))
+        new = greedy(model, ids, 16)
+        rows.append({"name": name, "prompt": prompt, "prompt_ids": ids, "new_ids": new,
+                     "text": tok.decode(new),
+                     "last_logits_top8": logits[-1].topk(8).indices.tolist(),
+                     "last_logits_top8_values": logits[-1].topk(8).values.tolist()})
+        print(f"  {name}: {ids} -> {tok.decode(new)!r}")
+    GEMMA_DIR.mkdir(parents=True, exist_ok=True)
+    doc = {"model": path.name, "transformers": transformers.__version__,
+           "decoding": "greedy argmax with a DynamicCache, 16 new tokens", "cases": rows}
+    (GEMMA_DIR / "greedy.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--only", choices=["tiny", "smollm2"])
+    ap.add_argument("--only", choices=["tiny", "smollm2", "gemma3"])
+    ap.add_argument("--gemma-gguf", help="gemma-3-270m GGUF path (default: $KVLAB_GEMMA3_GGUF)")
+    ap.add_argument("--tiny", nargs="*", help="only these tiny fixtures (default: all)")
     ap.add_argument("--gguf", help="SmolLM2 GGUF path (default: $KVLAB_SMOLLM2_GGUF "
                                    "or target/models/SmolLM2-135M-Instruct.Q4_1.gguf)")
     ap.add_argument("--max-windows", type=int, default=0,
@@ -436,9 +517,11 @@ def main():
     print(f"torch {torch.__version__}, transformers {transformers.__version__}, "
           f"threads {torch.get_num_threads()}")
     if args.only in (None, "tiny"):
-        run_tiny()
+        run_tiny(args.tiny)
     if args.only in (None, "smollm2"):
         run_smollm2(args)
+    if args.only in (None, "gemma3"):
+        run_gemma3(args)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ use std::ops::Range;
 use candle_core::{CpuStorage, DType, Layout, Storage, Tensor};
 use half::{bf16, f16};
 
+use super::block::Norm;
 use super::linear::{FusedLinear, Linear};
 use super::role::Role;
 use super::weights::Weights;
@@ -51,6 +52,10 @@ pub struct Attention {
     n_kv: usize,
     head_dim: usize,
     window: Option<usize>,
+    /// Score scale (1/sqrt(head_dim) unless the family sets one).
+    scale: f64,
+    /// Per-head norms of q and k before RoPE (QK-norm).
+    qk_norm: Option<(Norm, Norm)>,
 }
 
 /// Additive mask `[heads_or_1, 1, T, L]` (0 or -inf), or None when every key
@@ -208,11 +213,12 @@ fn fused_prefill(
     layer: usize,
     window: Option<usize>,
     nh: usize,
+    scale: f32,
 ) -> Result<Option<Tensor>> {
     let (nkv, _, hd) = keys.dims3()?;
     let t = positions.len();
     with_heads(keys, vals, |data, rows| {
-        let qv = scaled_f32(q, 1.0 / (hd as f32).sqrt())?;
+        let qv = scaled_f32(q, scale)?;
         let per_head = cache.is_per_head(layer);
         let k_pos = |h| {
             if per_head {
@@ -263,13 +269,26 @@ impl Attention {
             w.linear(Role::K, layer, b)?,
             w.linear(Role::V, layer, b)?,
         ])?;
+        let qk_norm = if cfg.family.qk_norm {
+            Some((
+                Norm::load(w, Role::QNorm, layer)?,
+                Norm::load(w, Role::KNorm, layer)?,
+            ))
+        } else {
+            None
+        };
         Ok(Attention {
             qkv,
             o: w.linear(Role::O, layer, cfg.attn_out_bias)?,
             n_heads: cfg.n_heads,
             n_kv: cfg.n_kv_heads,
             head_dim: cfg.head_dim,
-            window: cfg.sliding_window,
+            window: cfg.layer_window(layer),
+            scale: cfg
+                .family
+                .query_scale
+                .unwrap_or(1.0 / (cfg.head_dim as f64).sqrt()),
+            qk_norm,
         })
     }
 
@@ -286,6 +305,17 @@ impl Attention {
     /// The output projection alone, bias included: `[T, n_heads*head_dim] -> [T, hidden]`.
     pub fn out_proj(&self, x: &Tensor) -> Result<Tensor> {
         self.o.forward(x)
+    }
+
+    /// RoPE on the first `rope.head_dim()` dims of each head of `x`
+    /// `[heads, T, hd]`; the rest pass through (partial rotary).
+    fn rotate(&self, x: &Tensor, rope: &Rope, cos_sin: &(Tensor, Tensor)) -> Result<Tensor> {
+        let (rd, hd) = (rope.head_dim(), self.head_dim);
+        if rd == hd {
+            return rope.apply_tables(x, &cos_sin.0, &cos_sin.1);
+        }
+        let rot = rope.apply_tables(&x.narrow(2, 0, rd)?, &cos_sin.0, &cos_sin.1)?;
+        Ok(Tensor::cat(&[rot, x.narrow(2, rd, hd - rd)?], 2)?.contiguous()?)
     }
 
     /// `x` `[T, hidden]` -> `([T, hidden], observed probabilities)`.
@@ -307,15 +337,19 @@ impl Attention {
         let heads = |y: &Tensor, n: usize| -> Result<Tensor> {
             Ok(y.reshape((t, n, hd))?.transpose(0, 1)?.contiguous()?)
         };
-        let q = rope.apply_tables(&heads(&qkv[0], nh)?, &cos_sin.0, &cos_sin.1)?;
-        let k = rope.apply_tables(&heads(&qkv[1], nkv)?, &cos_sin.0, &cos_sin.1)?;
+        let (mut q, mut k) = (heads(&qkv[0], nh)?, heads(&qkv[1], nkv)?);
+        if let Some((qn, kn)) = &self.qk_norm {
+            (q, k) = (qn.forward(&q)?, kn.forward(&k)?);
+        }
+        let q = self.rotate(&q, rope, cos_sin)?;
+        let k = self.rotate(&k, rope, cos_sin)?;
         let v = heads(&qkv[2], nkv)?;
         cache.append(layer, &k, &v, positions)?;
 
         let keys = cache.k_view(layer)?;
         let vals = cache.v_view(layer)?;
         let l = keys.dim(1)?;
-        let scale = 1.0 / (hd as f64).sqrt();
+        let scale = self.scale;
         if t == 1
             && observe.is_none()
             && build_mask(positions, cache, layer, self.window, x.device())?.is_none()
@@ -325,7 +359,8 @@ impl Attention {
             }
         }
         if observe.is_none() && std::env::var_os("KVLAB_UNFUSED_PREFILL").is_none() {
-            let out = fused_prefill(&q, &keys, &vals, positions, cache, layer, self.window, nh)?;
+            let (w, s) = (self.window, scale as f32);
+            let out = fused_prefill(&q, &keys, &vals, positions, cache, layer, w, nh, s)?;
             if let Some(out) = out {
                 return Ok((self.o.forward(&out)?, None));
             }

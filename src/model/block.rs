@@ -1,4 +1,7 @@
-//! One pre-norm decoder block: `h = x + attn(norm(x)); h + mlp(norm(h))`.
+//! One decoder block over the shared attention and MLP. Pre-norm by default
+//! (`h = x + attn(n1(x)); h + mlp(n2(h))`); a family may add norms of the
+//! attention and MLP outputs (Gemma) or run both off `x` (GPT-NeoX's
+//! parallel residual). See `config::Family`.
 
 use candle_core::Tensor;
 
@@ -9,45 +12,72 @@ use super::weights::Weights;
 use crate::error::Result;
 use crate::kv::{KvCache, Rope};
 
-/// RMSNorm with the statistics in f32 (candle's fused kernel).
+/// RMSNorm, or LayerNorm when it has a bias; statistics in f32 (candle's
+/// fused kernels).
 #[derive(Debug, Clone)]
-pub struct RmsNorm {
+pub struct Norm {
     weight: Tensor,
+    bias: Option<Tensor>,
     eps: f32,
 }
 
-impl RmsNorm {
+/// The name the rest of the engine used before LayerNorm existed.
+pub type RmsNorm = Norm;
+
+impl Norm {
     pub(crate) fn load(w: &Weights, role: Role, layer: usize) -> Result<Self> {
-        Ok(RmsNorm {
-            weight: w.vector(role, layer, false)?,
+        let f = &w.cfg.family;
+        let mut weight = w.vector(role, layer, false)?;
+        if f.norm_plus_one {
+            weight = (weight + 1.0)?;
+        }
+        // QK-norm is RMSNorm even where the block norms are LayerNorms.
+        let bias = match (f.layer_norm, role) {
+            (false, _) | (true, Role::QNorm | Role::KNorm) => None,
+            (true, _) => Some(w.vector(role, layer, true)?),
+        };
+        Ok(Norm {
+            weight,
+            bias,
             eps: w.cfg.rms_norm_eps as f32,
         })
     }
 
+    /// Normalizes over the last dimension.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(candle_nn::ops::rms_norm(
-            &x.contiguous()?,
-            &self.weight,
-            self.eps,
-        )?)
+        let x = x.contiguous()?;
+        Ok(match &self.bias {
+            Some(b) => candle_nn::ops::layer_norm(&x, &self.weight, b, self.eps)?,
+            None => candle_nn::ops::rms_norm(&x, &self.weight, self.eps)?,
+        })
     }
 }
 
 #[derive(Debug, Clone)]
 pub struct Block {
-    attn_norm: RmsNorm,
+    attn_norm: Norm,
     attn: Attention,
-    ffn_norm: RmsNorm,
+    ffn_norm: Norm,
     mlp: Mlp,
+    post_attn_norm: Option<Norm>,
+    post_ffn_norm: Option<Norm>,
+    parallel: bool,
 }
 
 impl Block {
     pub(crate) fn load(w: &Weights, layer: usize) -> Result<Self> {
+        let f = &w.cfg.family;
+        let post = |role| -> Result<Option<Norm>> {
+            f.post_norms.then(|| Norm::load(w, role, layer)).transpose()
+        };
         Ok(Block {
-            attn_norm: RmsNorm::load(w, Role::AttnNorm, layer)?,
+            attn_norm: Norm::load(w, Role::AttnNorm, layer)?,
             attn: Attention::load(w, layer)?,
-            ffn_norm: RmsNorm::load(w, Role::FfnNorm, layer)?,
+            ffn_norm: Norm::load(w, Role::FfnNorm, layer)?,
             mlp: Mlp::load(w, layer)?,
+            post_attn_norm: post(Role::PostAttnNorm)?,
+            post_ffn_norm: post(Role::PostFfnNorm)?,
+            parallel: f.parallel_residual,
         })
     }
 
@@ -59,6 +89,7 @@ impl Block {
         &self.attn_norm
     }
 
+    /// `rope` and `cos_sin` are this layer's (layers may differ in base).
     #[allow(clippy::too_many_arguments)]
     pub fn forward(
         &self,
@@ -70,7 +101,7 @@ impl Block {
         layer: usize,
         observe: Option<&Observe>,
     ) -> Result<(Tensor, Option<Tensor>)> {
-        let (a, obs) = self.attn.forward(
+        let (mut a, obs) = self.attn.forward(
             &self.attn_norm.forward(x)?,
             positions,
             rope,
@@ -79,8 +110,23 @@ impl Block {
             layer,
             observe,
         )?;
+        if let Some(n) = &self.post_attn_norm {
+            a = n.forward(&a)?;
+        }
+        let mlp = |h: &Tensor| -> Result<Tensor> {
+            let m = self.mlp.forward(&self.ffn_norm.forward(h)?)?;
+            match &self.post_ffn_norm {
+                Some(n) => n.forward(&m),
+                None => Ok(m),
+            }
+        };
+        if self.parallel {
+            // transformers: mlp_output + attn_output + hidden_states.
+            let out = ((mlp(x)? + a)? + x)?;
+            return Ok((out, obs));
+        }
         let h = (x + a)?;
-        let out = (&h + self.mlp.forward(&self.ffn_norm.forward(&h)?)?)?;
+        let out = (&h + mlp(&h)?)?;
         Ok((out, obs))
     }
 }

@@ -41,6 +41,10 @@ fn name(role: Role, layer: usize, bias: bool) -> String {
         Role::V => blk("attn_v"),
         Role::O => blk("attn_output"),
         Role::FfnNorm => blk("ffn_norm"),
+        Role::QNorm => blk("attn_q_norm"),
+        Role::KNorm => blk("attn_k_norm"),
+        Role::PostAttnNorm => blk("post_attention_norm"),
+        Role::PostFfnNorm => blk("post_ffw_norm"),
         Role::Gate => blk("ffn_gate"),
         Role::Up => blk("ffn_up"),
         Role::Down => blk("ffn_down"),
@@ -77,6 +81,7 @@ fn permute_qtensor(q: &QTensor, rows: &[usize]) -> Result<QTensor> {
 impl GgufSource {
     pub fn open(path: &Path) -> Result<(Self, ModelConfig)> {
         let file = path.display().to_string();
+        super::gguf_check::check(path, &file, "header")?;
         let f = File::open(path).ctx(&file)?;
         let file_len = f.metadata().ctx(&file)?.len();
         let mut reader = BufReader::new(f);
@@ -94,8 +99,11 @@ impl GgufSource {
                     format!("{elems} elements, not a multiple of the block size {bs}"),
                 ));
             }
-            let size = (elems / bs * info.ggml_dtype.type_size()) as u64;
-            let end = content.tensor_data_offset + info.offset + size;
+            let size = ((elems / bs) as u64).checked_mul(info.ggml_dtype.type_size() as u64);
+            let end = size
+                .and_then(|s| s.checked_add(info.offset))
+                .and_then(|s| s.checked_add(content.tensor_data_offset))
+                .unwrap_or(u64::MAX);
             if end > file_len {
                 return Err(input_err(
                     &file,

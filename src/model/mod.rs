@@ -1,17 +1,22 @@
 //! kvlab's own transformer forward on candle ops, with an owned KV cache.
-//! Families: Llama (SmolLM2), Qwen2, Mistral. Loaders: GGUF and HF
+//! Families: Llama (SmolLM2), Qwen2, Mistral, Qwen3, GPT-NeoX (Pythia),
+//! Gemma 3 (differences per family in `family/`). Loaders: GGUF and HF
 //! safetensors. See `transformer::Model::forward` for the contract. The
 //! kernels it runs on live in `crate::cpu`.
 
 pub mod attention;
 pub mod block;
 pub mod config;
+pub(crate) mod family;
+pub(crate) mod gguf_check;
 pub(crate) mod gguf_loader;
 pub mod linear;
 pub mod mlp;
 pub(crate) mod raw;
 pub(crate) mod role;
 pub(crate) mod safetensors_loader;
+#[cfg(test)]
+mod tests_mutation;
 pub mod transformer;
 pub mod weights;
 

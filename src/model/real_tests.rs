@@ -38,6 +38,10 @@ fn hf_fixtures_match_transformers() {
         "llama_untied",
         "qwen2_bias",
         "mistral_sliding",
+        "qwen3_qknorm",
+        "gpt_neox_parallel",
+        "gpt_neox_serial",
+        "gemma3_sliding",
     ] {
         let dir = fixtures().join("tiny").join(name);
         assert!(
@@ -342,4 +346,32 @@ fn quantized_logit_error() {
         max_diff(&a, &b),
         ids.len()
     );
+}
+
+/// Gemma 3 270M (Q4_K_M GGUF, path in KVLAB_GEMMA3_GGUF; skipped without
+/// it): greedy continuations in f32 equal transformers' on the dequantized
+/// GGUF (tests/fixtures/gemma3/greedy.json), and the quantized path agrees
+/// on the first token.
+#[test]
+fn gemma3_gguf_greedy_matches_transformers() {
+    let Some(path) = std::env::var_os("KVLAB_GEMMA3_GGUF").map(PathBuf::from) else {
+        println!("KVLAB_GEMMA3_GGUF not set: skipped");
+        return;
+    };
+    let text = std::fs::read_to_string(fixtures().join("gemma3/greedy.json")).unwrap();
+    let j: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let m = Model::load_gguf(&path, &LoadOptions::f32()).unwrap();
+    let q = Model::load_gguf(&path, &LoadOptions::quantized()).unwrap();
+    for case in j["cases"].as_array().unwrap() {
+        let ids = ids_of(&case["prompt_ids"]);
+        let want = ids_of(&case["new_ids"]);
+        let got = greedy(&m, &ids, want.len());
+        let gq = greedy(&q, &ids, 4);
+        println!(
+            "gemma3 {}: f32 {got:?} quant {gq:?} want {want:?}",
+            case["name"]
+        );
+        assert_eq!(got, want, "{}", case["name"]);
+        assert_eq!(gq[0], want[0], "quantized first token, {}", case["name"]);
+    }
 }

@@ -13,6 +13,12 @@ pub(crate) enum Role {
     V,
     O,
     FfnNorm,
+    /// Per-head norms of q and k (QK-norm).
+    QNorm,
+    KNorm,
+    /// Gemma's norms of the attention and MLP outputs.
+    PostAttnNorm,
+    PostFfnNorm,
     Gate,
     Up,
     Down,

@@ -10,6 +10,7 @@ use candle_core::safetensors::MmapedSafetensors;
 use candle_core::Device;
 
 use super::config::ModelConfig;
+use super::family::{self, gpt_neox};
 use super::raw::Raw;
 use super::role::Role;
 use crate::error::{input_err, IoContext, Result};
@@ -21,7 +22,10 @@ pub(crate) struct StSource {
     dir: PathBuf,
 }
 
-fn name(role: Role, layer: usize, bias: bool) -> String {
+fn name(role: Role, layer: usize, bias: bool, cfg: &ModelConfig) -> String {
+    if let Some(n) = family::hf_name(cfg.arch, role, layer, bias) {
+        return n;
+    }
     let suffix = if bias { "bias" } else { "weight" };
     let l = |s: &str| format!("model.layers.{layer}.{s}.{suffix}");
     match role {
@@ -34,6 +38,10 @@ fn name(role: Role, layer: usize, bias: bool) -> String {
         Role::V => l("self_attn.v_proj"),
         Role::O => l("self_attn.o_proj"),
         Role::FfnNorm => l("post_attention_layernorm"),
+        Role::QNorm => l("self_attn.q_norm"),
+        Role::KNorm => l("self_attn.k_norm"),
+        Role::PostAttnNorm => l("post_attention_layernorm"),
+        Role::PostFfnNorm => l("post_feedforward_layernorm"),
         Role::Gate => l("mlp.gate_proj"),
         Role::Up => l("mlp.up_proj"),
         Role::Down => l("mlp.down_proj"),
@@ -102,12 +110,29 @@ impl StSource {
         ))
     }
 
-    pub fn has(&self, role: Role, layer: usize, bias: bool) -> bool {
-        self.files.contains_key(&name(role, layer, bias))
+    pub fn has(&self, role: Role, layer: usize, bias: bool, cfg: &ModelConfig) -> bool {
+        self.files.contains_key(&name(role, layer, bias, cfg))
     }
 
-    pub fn get(&self, role: Role, layer: usize, bias: bool, expected: &[usize]) -> Result<Raw> {
-        let tname = name(role, layer, bias);
+    pub fn get(
+        &self,
+        role: Role,
+        layer: usize,
+        bias: bool,
+        expected: &[usize],
+        cfg: &ModelConfig,
+    ) -> Result<Raw> {
+        let tname = name(role, layer, bias, cfg);
+        // GPT-NeoX: q, k and v are thirds of one fused tensor.
+        let part = gpt_neox::fused_part(cfg.arch, role);
+        let fused;
+        let expected = match part {
+            Some(_) => {
+                fused = gpt_neox::fused_shape(expected);
+                &fused[..]
+            }
+            None => expected,
+        };
         let Some(file) = self.files.get(&tname) else {
             return Err(input_err(self.dir.display(), &tname, "missing tensor"));
         };
@@ -127,6 +152,10 @@ impl StSource {
             .st
             .load(&tname, &Device::Cpu)
             .map_err(|e| input_err(&fname, &tname, e))?;
-        Ok(Raw::Dense(t))
+        Ok(Raw::Dense(match part {
+            Some(p) => gpt_neox::split(&t, p, cfg.n_heads, cfg.head_dim)
+                .map_err(|e| input_err(&fname, &tname, e))?,
+            None => t,
+        }))
     }
 }

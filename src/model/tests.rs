@@ -29,7 +29,7 @@ impl Drop for TempDir {
 const V: usize = 64;
 
 /// Writes a pseudo-random 2-layer checkpoint (4 heads / 2 KV heads, head_dim 8).
-fn write_tiny(dir: &Path, model_type: &str, window: Option<usize>, bad: Option<&str>) {
+pub(crate) fn write_tiny(dir: &Path, model_type: &str, window: Option<usize>, bad: Option<&str>) {
     let (h, ff, nh, nkv, hd, layers) = (32, 48, 4, 2, 8, 2);
     let cfg = serde_json::json!({
         "model_type": model_type, "vocab_size": V, "hidden_size": h,

@@ -8,7 +8,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 
 use super::attention::Observe;
-use super::block::{Block, RmsNorm};
+use super::block::{Block, Norm};
 use super::config::ModelConfig;
 use super::gguf_loader::GgufSource;
 use super::linear::{Embedding, Linear};
@@ -61,9 +61,14 @@ pub struct Model {
     cfg: ModelConfig,
     embed: Embedding,
     blocks: Vec<Block>,
-    norm: RmsNorm,
+    norm: Norm,
     lm_head: Linear,
+    /// The RoPE of layers with the config's base (and the cache's).
     rope: Rope,
+    /// Each distinct per-layer RoPE (Gemma 3's local base), and which one
+    /// each layer uses (`None`: `rope`).
+    ropes: Vec<Rope>,
+    layer_rope: Vec<Option<usize>>,
     dtype: DType,
     kv_dtype: DType,
     device: Device,
@@ -80,10 +85,30 @@ impl Model {
         let blocks = (0..cfg.n_layers)
             .map(|l| Block::load(&w, l))
             .collect::<Result<Vec<_>>>()?;
-        let norm = RmsNorm::load(&w, Role::OutNorm, 0)?;
+        let norm = Norm::load(&w, Role::OutNorm, 0)?;
         let lm_head = w.lm_head(&embed)?;
+        let rd = cfg.rotary_dim();
+        let mut ropes: Vec<Rope> = Vec::new();
+        let mut layer_rope = Vec::with_capacity(cfg.n_layers);
+        for l in 0..cfg.n_layers {
+            let theta = cfg.layer_theta(l);
+            if theta == cfg.rope_theta {
+                layer_rope.push(None);
+                continue;
+            }
+            let at = match ropes.iter().position(|r| r.theta() == theta) {
+                Some(i) => i,
+                None => {
+                    ropes.push(Rope::new(rd, theta));
+                    ropes.len() - 1
+                }
+            };
+            layer_rope.push(Some(at));
+        }
         Ok(Model {
-            rope: Rope::new(cfg.head_dim, cfg.rope_theta),
+            rope: Rope::new(rd, cfg.rope_theta),
+            ropes,
+            layer_rope,
             embed,
             blocks,
             norm,
@@ -220,8 +245,13 @@ impl Model {
         }
 
         let ids_t = Tensor::from_vec(ids.to_vec(), t, &self.device)?;
-        let mut x = self.embed.forward(&ids_t, self.dtype)?;
+        let mut x = self.embed_scaled(&ids_t)?;
         let cos_sin = self.rope.cos_sin(positions, self.dtype, &self.device)?;
+        let tables = self
+            .ropes
+            .iter()
+            .map(|r| r.cos_sin(positions, self.dtype, &self.device))
+            .collect::<Result<Vec<_>>>()?;
         let mut attention = Vec::new();
         for (l, block) in self.blocks.iter().take(n_run).enumerate() {
             if let Some(q) = queries.as_deref_mut() {
@@ -231,15 +261,12 @@ impl Model {
                         .pre_rope_queries(&block.attn_norm().forward(&x)?)?,
                 );
             }
-            let (y, obs) = block.forward(
-                &x,
-                positions,
-                &self.rope,
-                &cos_sin,
-                cache,
-                l,
-                opts.observe.as_ref(),
-            )?;
+            let (rope, cs) = match self.layer_rope[l] {
+                Some(i) => (&self.ropes[i], &tables[i]),
+                None => (&self.rope, &cos_sin),
+            };
+            let (y, obs) =
+                block.forward(&x, positions, rope, cs, cache, l, opts.observe.as_ref())?;
             x = y;
             attention.extend(obs);
         }
@@ -286,7 +313,7 @@ impl Model {
                         return Err(other("forward_layers: token id out of the vocabulary"));
                     }
                     let ids_t = Tensor::from_vec(ids.to_vec(), t, &self.device)?;
-                    self.embed.forward(&ids_t, self.dtype)?
+                    self.embed_scaled(&ids_t)?
                 }
                 LayerInput::Hidden(h) => {
                     if h.dims() != [t, self.cfg.hidden_size] || t == 0 {
@@ -299,9 +326,18 @@ impl Model {
                 }
             };
             let cos_sin = self.rope.cos_sin(positions, self.dtype, &self.device)?;
+            let tables = self
+                .ropes
+                .iter()
+                .map(|r| r.cos_sin(positions, self.dtype, &self.device))
+                .collect::<Result<Vec<_>>>()?;
             for l in layers {
+                let (rope, cs) = match self.layer_rope[l] {
+                    Some(i) => (&self.ropes[i], &tables[i]),
+                    None => (&self.rope, &cos_sin),
+                };
                 x = self.blocks[l]
-                    .forward(&x, positions, &self.rope, &cos_sin, cache, l, None)?
+                    .forward(&x, positions, rope, cs, cache, l, None)?
                     .0;
             }
             let lg = match logits {
@@ -310,6 +346,18 @@ impl Model {
                 Logits::All => Some(self.head(&x)?),
             };
             Ok((x, lg))
+        })
+    }
+
+    /// Token embeddings, scaled where the family does (Gemma: by sqrt(hidden)).
+    fn embed_scaled(&self, ids: &Tensor) -> Result<Tensor> {
+        let x = self.embed.forward(ids, self.dtype)?;
+        Ok(match self.cfg.family.embed_scale {
+            // In the activation dtype, as transformers scales.
+            Some(s) => {
+                x.broadcast_mul(&Tensor::new(s as f32, &self.device)?.to_dtype(self.dtype)?)?
+            }
+            None => x,
         })
     }
 

@@ -41,9 +41,9 @@ pub struct LoadOptions {
     /// Keep projection weights in GGUF blocks (safetensors weights are
     /// quantized to Q8_0); otherwise dequantize everything to `dtype`.
     pub quantized: bool,
-    /// With `quantized`: re-quantize formats without a SIMD kernel in candle
-    /// (Q5_0, Q5_1; Q4_1 has kvlab's own kernel) to Q8_0 — several times
-    /// faster on CPU.
+    /// With `quantized`: re-quantize Q5_0, Q5_1, Q4_K and Q6_K to Q8_0 for
+    /// kvlab's kernels (see `linear::is_slow_quant`; Q4_1 has its own
+    /// kernel) — several times faster on CPU, at more memory.
     pub requant_q8: bool,
     /// KV-cache storage; `None`: the activation dtype.
     pub kv_dtype: Option<Dtype>,
@@ -98,7 +98,10 @@ pub(crate) fn expected_shape(cfg: &ModelConfig, role: Role, bias: bool) -> Vec<u
     );
     let (out, inp) = match role {
         Role::Embed | Role::LmHead => (v, h),
-        Role::OutNorm | Role::AttnNorm | Role::FfnNorm => return vec![h],
+        Role::OutNorm | Role::AttnNorm | Role::FfnNorm | Role::PostAttnNorm | Role::PostFfnNorm => {
+            return vec![h]
+        }
+        Role::QNorm | Role::KNorm => return vec![hd],
         Role::Q => (q, h),
         Role::K | Role::V => (kv, h),
         Role::O => (h, q),
@@ -123,14 +126,14 @@ impl Weights<'_> {
         let shape = expected_shape(self.cfg, role, bias);
         match self.src {
             Source::Gguf(g) => g.get(role, layer, bias, &shape, self.cfg),
-            Source::St(s) => s.get(role, layer, bias, &shape),
+            Source::St(s) => s.get(role, layer, bias, &shape, self.cfg),
         }
     }
 
     fn has(&self, role: Role, layer: usize, bias: bool) -> bool {
         match self.src {
             Source::Gguf(g) => g.has(role, layer, bias),
-            Source::St(s) => s.has(role, layer, bias),
+            Source::St(s) => s.has(role, layer, bias, self.cfg),
         }
     }
 

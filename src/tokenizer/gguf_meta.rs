@@ -22,6 +22,10 @@ pub(crate) struct GgufVocab {
     pub eos: Option<u32>,
     pub add_bos: bool,
     pub chat_template: Option<String>,
+    /// SentencePiece (`tokenizer.ggml.model = llama`): merge by these scores.
+    pub scores: Option<Vec<f32>>,
+    /// SentencePiece: prepend a space to the text (`add_space_prefix`).
+    pub add_space_prefix: bool,
 }
 
 impl GgufVocab {
@@ -33,21 +37,21 @@ impl GgufVocab {
                 "missing: this GGUF has no tokenizer",
             )
         })?;
-        match model.as_str() {
-            "gpt2" => {}
-            "llama" => {
-                return Err(meta.err(
-                    "tokenizer.ggml.model",
-                    "SentencePiece tokenizers ('llama', e.g. Gemma) are not supported yet; \
-                     only byte-level BPE ('gpt2')",
-                ))
-            }
+        let spm = match model.as_str() {
+            "gpt2" => false,
+            "llama" => true,
             other => {
                 return Err(meta.err(
                     "tokenizer.ggml.model",
-                    format!("unsupported tokenizer model {other:?}; only byte-level BPE ('gpt2')"),
+                    format!(
+                        "unsupported tokenizer model {other:?}; only byte-level BPE ('gpt2') \
+                         and SentencePiece ('llama')"
+                    ),
                 ))
             }
+        };
+        if spm {
+            return Self::read_spm(&meta);
         }
         let pre = meta.string("tokenizer.ggml.pre")?.ok_or_else(|| {
             meta.err(
@@ -87,16 +91,7 @@ impl GgufVocab {
         let bos = meta.token_id("tokenizer.ggml.bos_token_id", tokens.len())?;
         let eos = meta.token_id("tokenizer.ggml.eos_token_id", tokens.len())?;
         // llama.cpp's default for the BPE pre-tokenizers we support is no BOS.
-        let add_bos = match content.metadata.get("tokenizer.ggml.add_bos_token") {
-            None => false,
-            Some(Value::Bool(b)) => *b,
-            Some(v) => {
-                return Err(meta.err(
-                    "tokenizer.ggml.add_bos_token",
-                    format!("expected a bool, found {:?}", v.value_type()),
-                ))
-            }
-        };
+        let add_bos = meta.flag("tokenizer.ggml.add_bos_token", false)?;
         let chat_template = meta.string("tokenizer.chat_template")?;
         Ok(Self {
             pre,
@@ -107,6 +102,53 @@ impl GgufVocab {
             eos,
             add_bos,
             chat_template,
+            scores: None,
+            add_space_prefix: false,
+        })
+    }
+
+    /// A SentencePiece vocabulary: tokens, scores and types; no merges.
+    fn read_spm(meta: &Meta) -> Result<Self> {
+        let tokens = meta
+            .strings("tokenizer.ggml.tokens")?
+            .ok_or_else(|| meta.err("tokenizer.ggml.tokens", "missing"))?;
+        if tokens.is_empty() {
+            return Err(meta.err("tokenizer.ggml.tokens", "empty vocabulary"));
+        }
+        let n = tokens.len();
+        let check_len = |key: &str, len: usize| {
+            if len == n {
+                Ok(())
+            } else {
+                Err(meta.err(key, format!("{len} entries for {n} tokens")))
+            }
+        };
+        let token_types = match meta.ints("tokenizer.ggml.token_type")? {
+            None => vec![1; n],
+            Some(t) => {
+                check_len("tokenizer.ggml.token_type", t.len())?;
+                t
+            }
+        };
+        let scores = meta.floats("tokenizer.ggml.scores")?.ok_or_else(|| {
+            meta.err(
+                "tokenizer.ggml.scores",
+                "missing (needed for SentencePiece)",
+            )
+        })?;
+        check_len("tokenizer.ggml.scores", scores.len())?;
+        Ok(Self {
+            pre: "spm".into(),
+            tokens,
+            token_types,
+            merges: Vec::new(),
+            bos: meta.token_id("tokenizer.ggml.bos_token_id", n)?,
+            eos: meta.token_id("tokenizer.ggml.eos_token_id", n)?,
+            // llama.cpp's SentencePiece default is BOS on, space prefix on.
+            add_bos: meta.flag("tokenizer.ggml.add_bos_token", true)?,
+            chat_template: meta.string("tokenizer.chat_template")?,
+            scores: Some(scores),
+            add_space_prefix: meta.flag("tokenizer.ggml.add_space_prefix", true)?,
         })
     }
 }
@@ -120,6 +162,29 @@ struct Meta<'a> {
 impl Meta<'_> {
     fn err(&self, key: &str, msg: impl std::fmt::Display) -> Error {
         input_err(self.source.display(), key, msg)
+    }
+
+    fn flag(&self, key: &str, default: bool) -> Result<bool> {
+        match self.content.metadata.get(key) {
+            None => Ok(default),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(v) => Err(self.err(key, format!("expected a bool, found {:?}", v.value_type()))),
+        }
+    }
+
+    fn floats(&self, key: &str) -> Result<Option<Vec<f32>>> {
+        let Some(vals) = self.array(key)? else {
+            return Ok(None);
+        };
+        vals.iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                Value::F32(x) if x.is_finite() => Ok(*x),
+                Value::F64(x) if x.is_finite() => Ok(*x as f32),
+                _ => Err(self.err(key, format!("entry {i} is not a finite float"))),
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
     }
 
     fn string(&self, key: &str) -> Result<Option<String>> {

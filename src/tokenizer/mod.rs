@@ -6,8 +6,11 @@ mod chat_message;
 mod chat_template;
 mod gguf_bpe;
 mod gguf_meta;
+mod gguf_spm;
 mod pretokenizer;
 
+#[cfg(test)]
+mod tests_gemma;
 #[cfg(test)]
 mod tests_malformed;
 #[cfg(test)]
@@ -36,6 +39,8 @@ pub struct Tokenizer {
     bos: Option<u32>,
     eos: Option<u32>,
     add_bos: bool,
+    /// SentencePiece pieces ("▁", `<0xXX>`) rather than byte-level BPE ones.
+    spm: bool,
     /// The chat template, or why there is none (reported on use).
     chat: std::result::Result<ChatMl, &'static str>,
     source: PathBuf,
@@ -44,6 +49,7 @@ pub struct Tokenizer {
 impl Tokenizer {
     /// Reads the GGUF header of `path` (not the tensors) and builds the tokenizer.
     pub fn from_gguf_file(path: &Path) -> Result<Self> {
+        crate::model::gguf_check::check(path, &path.display().to_string(), "gguf header")?;
         let mut f = std::fs::File::open(path).ctx(path.display())?;
         let content =
             Content::read(&mut f).map_err(|e| input_err(path.display(), "gguf header", e))?;
@@ -54,7 +60,10 @@ impl Tokenizer {
     /// file in error messages.
     pub fn from_gguf(content: &Content, source: &Path) -> Result<Self> {
         let vocab = GgufVocab::read(content, source)?;
-        let inner = gguf_bpe::build(&vocab, source)?;
+        let inner = match &vocab.scores {
+            Some(scores) => gguf_spm::build(&vocab, scores, source)?,
+            None => gguf_bpe::build(&vocab, source)?,
+        };
         let special = vocab
             .token_types
             .iter()
@@ -68,6 +77,7 @@ impl Tokenizer {
             bos: vocab.bos,
             eos: vocab.eos,
             add_bos: vocab.add_bos,
+            spm: vocab.scores.is_some(),
             chat,
             source: source.to_owned(),
         })
@@ -111,6 +121,10 @@ impl Tokenizer {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        if self.spm {
+            let refs: Vec<&str> = pieces.iter().map(|s| s.as_str()).collect();
+            return Ok(gguf_spm::decode(&refs));
+        }
         ByteLevel::default()
             .decode(pieces)
             .map_err(|e| other(format!("detokenizing: {e}")))
