@@ -1,8 +1,10 @@
 //! The `kvlab` command line: raw arguments -> validated plans -> library calls.
 
+mod gguf_path;
 pub mod model_cmds;
 pub mod pipeline_cmds;
 pub mod spec_flags;
+mod stage_defaults;
 pub mod stages_cmd;
 pub mod store_cmds;
 

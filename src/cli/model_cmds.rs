@@ -1,38 +1,14 @@
 //! One-off `kvlab generate` and `kvlab perplexity`, outside pipelines, with the
 //! same engine; unspecified options take the defaults of stages/<kind>.toml.
 
+use super::gguf_path::gguf_of;
+use super::stage_defaults::or_default;
 use kvlab::decode::generate::{generate, GenerateOpts};
 use kvlab::error::input_err;
 use kvlab::eval::perplexity::perplexity;
 use kvlab::model_source::{invalid_dtype, load_model, resolve_model};
 use kvlab::tokenizer::{ChatMessage, Tokenizer};
 use std::path::{Path, PathBuf};
-
-/// `given`, or the default of `key` in `stages/<kind>.toml` (the only place
-/// defaults live; a missing or mistyped default is a bug in that file).
-pub(crate) fn or_default<T: serde::de::DeserializeOwned>(
-    given: Option<T>,
-    kind: &str,
-    key: &str,
-) -> anyhow::Result<T> {
-    if let Some(v) = given {
-        return Ok(v);
-    }
-    let k = kvlab::stages::find(kind).expect("registered stage kind");
-    let value = k
-        .defaults()?
-        .get(key)
-        .cloned()
-        .unwrap_or_else(|| panic!("stages/{kind}.toml lacks {key}"));
-    Ok(value.try_into()?)
-}
-
-pub(crate) fn gguf_of(path: &Path) -> anyhow::Result<PathBuf> {
-    if path.is_dir() {
-        anyhow::bail!(input_err(path.display(), "--model", "generate/perplexity need a GGUF (its tokenizer); HF directories are loaded by the engine API only"));
-    }
-    Ok(path.to_path_buf())
-}
 
 pub struct GenerateArgs {
     pub model: String,
@@ -97,7 +73,7 @@ pub fn generate_cmd(store: &Path, a: GenerateArgs) -> anyhow::Result<i32> {
     } else {
         tok.stop_ids()
     };
-    if let Some(spec) = spec {
+    let (new_ids, ttft_ms, tpot_ms, stop_reason, extra) = if let Some(spec) = spec {
         let run = super::spec_flags::SpecRun {
             target: &model,
             target_path: &path,
@@ -109,43 +85,38 @@ pub fn generate_cmd(store: &Path, a: GenerateArgs) -> anyhow::Result<i32> {
             stop_ids,
         };
         let (gen, extra) = run.generate(&spec, &prompt_ids)?;
-        let text = tok.decode(&gen.new_ids)?;
-        print_generation(
-            a.json,
-            &prompt_ids,
-            &gen.new_ids,
-            &text,
+        (
+            gen.new_ids,
             gen.ttft_ms,
             gen.tpot_ms,
-            &gen.stop_reason,
-            &dtype,
-            &kv_dtype,
+            gen.stop_reason,
             Some(extra),
-        );
-        return Ok(0);
-    }
-    let gen = generate(
-        &model,
-        &prompt_ids,
-        &GenerateOpts {
-            max_new_tokens: max_tokens,
-            temperature,
-            seed,
-            stop_ids,
-        },
-    )?;
-    let text = tok.decode(&gen.new_ids)?;
+        )
+    } else {
+        let gen = generate(
+            &model,
+            &prompt_ids,
+            &GenerateOpts {
+                max_new_tokens: max_tokens,
+                temperature,
+                seed,
+                stop_ids,
+            },
+        )?;
+        (gen.new_ids, gen.ttft_ms, gen.tpot_ms, gen.stop_reason, None)
+    };
+    let text = tok.decode(&new_ids)?;
     print_generation(
         a.json,
         &prompt_ids,
-        &gen.new_ids,
+        &new_ids,
         &text,
-        gen.ttft_ms,
-        gen.tpot_ms,
-        &gen.stop_reason,
+        ttft_ms,
+        tpot_ms,
+        &stop_reason,
         &dtype,
         &kv_dtype,
-        None,
+        extra,
     );
     Ok(0)
 }

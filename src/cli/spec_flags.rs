@@ -2,7 +2,8 @@
 //! schedule, a cascade's intermediate. Unspecified settings come from
 //! stages/generate.toml; a bad one is one input error naming the flag.
 
-use super::model_cmds::{gguf_of, or_default};
+use super::gguf_path::gguf_of;
+use super::stage_defaults::or_default;
 use kvlab::decode::spec::{
     check_same_vocab, speculative_generate, vocab_digest, Draft, GammaSchedule, Recycle,
     SpecGeneration, SpecOpts,

@@ -7,9 +7,10 @@
 //! distributed exactly as sampling from the intermediate, so each proposed
 //! token's q is the intermediate's warped distribution at that position.
 
-use super::draft::{common_prefix, rollback_to, DraftKv, Proposal, Proposer};
-use super::rekv::kv_at;
-use super::{round, Cx, Verifier};
+use super::context::Cx;
+use super::proposer::{DraftKv, Proposal, Proposer};
+use super::rollback::{common_prefix, rollback_to};
+use super::round::{round, Verifier};
 use crate::decode::sampling::probabilities;
 use crate::error::Result;
 use crate::kv::KvCache;
@@ -102,10 +103,7 @@ impl Proposer for CascadeProposer<'_> {
     }
 
     fn kv(&self, pos: i64) -> Result<DraftKv> {
-        Ok(match kv_at(&self.mid.cache, pos)? {
-            Some(rows) => DraftKv::Own(rows, self.mid.model.config().n_layers),
-            None => DraftKv::None,
-        })
+        DraftKv::own(&self.mid.cache, self.mid.model, pos)
     }
 
     fn cache_mut(&mut self) -> Option<&mut KvCache> {

@@ -11,10 +11,10 @@
 //!   model, q is one-hot.
 //! - `Cascade`: draft -> intermediate -> target (see cascade.rs).
 
+use super::context::Cx;
+use super::proposer::{choose, row, DraftKv, Proposal, Proposer};
 use super::recycle::recycle_rejected;
-use super::rekv::{kv_at, KvRows};
-use super::Cx;
-use crate::decode::sampling::{argmax, probabilities, sample_from};
+use super::rollback::{common_prefix, rollback_to};
 use crate::error::{input_err, Result};
 use crate::kv::KvCache;
 use crate::model::{LayerInput, Logits, Model};
@@ -108,121 +108,6 @@ impl<'m> Draft<'m> {
             }
         }
     }
-
-    pub(crate) fn proposer(&self, verifier: &'m Model) -> Box<dyn Proposer + 'm> {
-        match self {
-            Draft::Model { model, .. } => Box::new(ModelProposer::new(model)),
-            Draft::SelfSpec { layers } => Box::new(SelfProposer {
-                layers: *layers,
-                model: verifier,
-            }),
-            Draft::Lookup { ngram } => Box::new(LookupProposer { ngram: *ngram }),
-            Draft::Cascade {
-                draft,
-                intermediate,
-                ..
-            } => Box::new(super::cascade::CascadeProposer::new(
-                draft.proposer(intermediate),
-                intermediate,
-            )),
-        }
-    }
-}
-
-/// What a draft proposes for one round.
-pub(crate) struct Proposal {
-    pub tokens: Vec<u32>,
-    /// Per token, the distribution it was drawn from (stochastic mode with a
-    /// model draft); `None` = deterministic, one-hot on the token.
-    pub q: Vec<Option<Vec<f64>>>,
-    /// Per token, the draft's probability of it (only with rekv on).
-    pub conf: Vec<f32>,
-    /// Self-speculation: hidden states after the shallow layers for the
-    /// verifier's whole input, and the layer they enter.
-    pub hidden: Option<(Tensor, usize)>,
-}
-
-impl Proposal {
-    pub fn empty() -> Self {
-        Proposal {
-            tokens: vec![],
-            q: vec![],
-            conf: vec![],
-            hidden: None,
-        }
-    }
-}
-
-/// Where a rejected token's draft-side K/V can be read (rekv cross_model).
-pub(crate) enum DraftKv {
-    /// No model (prompt lookup).
-    None,
-    /// The draft's own cache; the draft model's layer count.
-    Own(KvRows, usize),
-    /// Self-speculation: the target's own first N layers.
-    Shared(usize),
-}
-
-pub(crate) trait Proposer {
-    /// Up to `gamma` tokens continuing `seq` (its last token is pending: in
-    /// neither cache yet). `vcache` is the verifier's cache, holding `seq[..upto]`.
-    fn propose(
-        &mut self,
-        seq: &[u32],
-        gamma: usize,
-        vcache: &mut KvCache,
-        upto: usize,
-        cx: &mut Cx,
-    ) -> Result<Proposal>;
-    /// The round is over and `seq` is the text now: drop what is not a
-    /// prefix of it. `recycle`: (rejected window position, pending index)
-    /// when the rejected token's K/V may stand in for the emitted one.
-    fn commit(&mut self, seq: &[u32], recycle: Option<(usize, usize)>, cx: &mut Cx) -> Result<()>;
-    /// The draft-side K/V of the token at `pos` (before `commit`).
-    fn kv(&self, pos: i64) -> Result<DraftKv>;
-    /// The draft's own cache, for a press between rounds.
-    fn cache_mut(&mut self) -> Option<&mut KvCache>;
-}
-
-/// Choose the draft's next token from `logits` (argmax when greedy, a draw
-/// from the warped q otherwise) and record q and the confidence.
-pub(crate) fn choose(logits: &[f32], cx: &mut Cx, out: &mut Proposal) -> u32 {
-    if cx.warp.is_greedy() {
-        let t = argmax(logits);
-        if cx.rekv {
-            out.conf.push(probabilities(logits, 1.0)[t as usize] as f32);
-        }
-        out.q.push(None);
-        out.tokens.push(t);
-        t
-    } else {
-        let q = cx.warp.probs(logits);
-        let t = sample_from(&q, &mut cx.rng);
-        if cx.rekv {
-            out.conf.push(q[t as usize] as f32);
-        }
-        out.q.push(Some(q));
-        out.tokens.push(t);
-        t
-    }
-}
-
-pub(crate) fn row(logits: &Tensor) -> Result<Vec<f32>> {
-    Ok(logits.flatten_all()?.to_vec1()?)
-}
-
-/// Drops every entry at a position >= `pos` (entries are appended in
-/// position order, so they are a suffix of each layer even after a press).
-pub(crate) fn rollback_to(cache: &mut KvCache, pos: usize) {
-    for l in 0..cache.n_layers() {
-        let p = cache.positions(l);
-        let keep = p.len() - p.iter().rev().take_while(|&&x| x >= pos as i64).count();
-        cache.truncate_layer(l, keep);
-    }
-}
-
-pub(crate) fn common_prefix(a: &[u32], b: &[u32]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
 /// A second model with its own cache; `fed` is the text its cache holds.
@@ -324,10 +209,7 @@ impl Proposer for ModelProposer<'_> {
     }
 
     fn kv(&self, pos: i64) -> Result<DraftKv> {
-        Ok(match kv_at(&self.cache, pos)? {
-            Some(rows) => DraftKv::Own(rows, self.model.config().n_layers),
-            None => DraftKv::None,
-        })
+        DraftKv::own(&self.cache, self.model, pos)
     }
 
     fn cache_mut(&mut self) -> Option<&mut KvCache> {
@@ -339,6 +221,12 @@ impl Proposer for ModelProposer<'_> {
 pub(crate) struct SelfProposer<'m> {
     layers: usize,
     model: &'m Model,
+}
+
+impl<'m> SelfProposer<'m> {
+    pub fn new(layers: usize, model: &'m Model) -> Self {
+        SelfProposer { layers, model }
+    }
 }
 
 impl Proposer for SelfProposer<'_> {
@@ -403,6 +291,12 @@ impl Proposer for SelfProposer<'_> {
 /// Prompt lookup (n-gram matching in the text so far).
 pub(crate) struct LookupProposer {
     ngram: usize,
+}
+
+impl LookupProposer {
+    pub fn new(ngram: usize) -> Self {
+        LookupProposer { ngram }
+    }
 }
 
 /// The tokens that followed the most recent earlier occurrence of the

@@ -11,7 +11,7 @@
 //! output. The recycling is possible when the draft ran the rejected token,
 //! i.e. it was not the last of its window.
 
-use super::draft::rollback_to;
+use super::rollback::rollback_to;
 use crate::kv::KvCache;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

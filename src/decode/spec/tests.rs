@@ -2,31 +2,10 @@
 //! target's plain greedy output for every draft kind and schedule; counters;
 //! stop tokens; recycling; the press hook; ReKV events.
 
+use super::test_support::*;
 use super::*;
 use crate::decode::generate::{generate, GenerateOpts};
-use crate::model::{Dtype, LoadOptions};
-use std::path::PathBuf;
 
-pub(crate) fn fixture(name: &str, opts: &LoadOptions) -> Model {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/tiny")
-        .join(name);
-    Model::load_hf_dir(&dir, opts).unwrap()
-}
-
-pub(crate) fn target() -> Model {
-    fixture("llama_gqa_tied", &LoadOptions::f32()) // 3 layers, 2 KV heads
-}
-
-fn f16_twin() -> Model {
-    let o = LoadOptions {
-        dtype: Dtype::F16,
-        ..LoadOptions::f32()
-    };
-    fixture("llama_gqa_tied", &o)
-}
-
-pub(crate) const PROMPT: [u32; 12] = [1, 17, 45, 200, 3, 99, 17, 45, 7, 12, 250, 31];
 /// Repeats itself, so prompt lookup finds matches.
 const REPEAT: [u32; 16] = [1, 5, 9, 13, 5, 9, 13, 5, 9, 13, 5, 9, 13, 5, 9, 13];
 
@@ -38,18 +17,6 @@ fn plain(m: &Model, prompt: &[u32], n: usize, stop: &[u32]) -> Vec<u32> {
         stop_ids: stop.to_vec(),
     };
     generate(m, prompt, &o).unwrap().new_ids
-}
-
-pub(crate) fn greedy_opts(n: usize, gamma: GammaSchedule) -> SpecOpts {
-    SpecOpts {
-        max_new_tokens: n,
-        warp: Warp::greedy(),
-        seed: 0,
-        stop_ids: vec![],
-        gamma,
-        rekv: false,
-        recycle: Recycle::Off,
-    }
 }
 
 /// The per-round rules of mod.rs, checked on one generation.
@@ -87,20 +54,14 @@ fn check_counters(g: &SpecGeneration, max_new: usize) {
 #[test]
 fn greedy_equals_plain_for_every_draft_kind_and_gamma() {
     let t = target();
-    let small = fixture("llama_untied", &LoadOptions::f32());
+    let small = small_model();
     let twin = f16_twin();
     let n = 40;
     for prompt in [&PROMPT[..], &REPEAT[..]] {
         let want = plain(&t, prompt, n, &[]);
         let drafts = [
-            Draft::Model {
-                model: &small,
-                name: "llama_untied".into(),
-            },
-            Draft::Model {
-                model: &twin,
-                name: "f16 twin".into(),
-            },
+            model_draft(&small, "llama_untied"),
+            model_draft(&twin, "f16 twin"),
             Draft::SelfSpec { layers: 1 },
             Draft::SelfSpec { layers: 2 },
             Draft::Lookup { ngram: 3 },
@@ -126,10 +87,7 @@ fn drafts_are_accepted_when_they_should_be() {
     let t = target();
     let twin = f16_twin();
     // The f16 twin agrees with the f32 target almost always.
-    let d = Draft::Model {
-        model: &twin,
-        name: "twin".into(),
-    };
+    let d = model_draft(&twin, "twin");
     let g =
         speculative_generate(&t, &d, &PROMPT, &greedy_opts(40, GammaSchedule::Fixed(4))).unwrap();
     assert!(g.acceptance_rate() > 0.8, "{}", g.acceptance_rate());
@@ -150,7 +108,7 @@ fn drafts_are_accepted_when_they_should_be() {
 #[test]
 fn dynamic_gamma_and_cascade_equal_plain() {
     let t = target();
-    let small = fixture("llama_untied", &LoadOptions::f32());
+    let small = small_model();
     let mid = f16_twin();
     let n = 40;
     let want = plain(&t, &PROMPT, n, &[]);
@@ -162,10 +120,7 @@ fn dynamic_gamma_and_cascade_equal_plain() {
         },
         GammaSchedule::Heuristic { start: 3, cap: 10 },
     ];
-    let small_d = || Draft::Model {
-        model: &small,
-        name: "small".into(),
-    };
+    let small_d = || model_draft(&small, "small");
     for s in schedules {
         let g = speculative_generate(&t, &small_d(), &PROMPT, &greedy_opts(n, s)).unwrap();
         assert_eq!(g.new_ids, want, "{s:?}");
@@ -219,10 +174,7 @@ fn stop_token_inside_a_window_stops_where_plain_does() {
     let want = plain(&t, &PROMPT, 40, &[stop]);
     assert_eq!(want.len(), j + 1);
     let drafts = [
-        Draft::Model {
-            model: &twin,
-            name: "twin".into(),
-        },
+        model_draft(&twin, "twin"),
         Draft::SelfSpec { layers: 2 },
         Draft::Lookup { ngram: 2 },
     ];
@@ -248,10 +200,7 @@ fn stop_token_inside_a_window_stops_where_plain_does() {
 fn max_new_tokens_is_exact() {
     let t = target();
     let twin = f16_twin();
-    let d = Draft::Model {
-        model: &twin,
-        name: "twin".into(),
-    };
+    let d = model_draft(&twin, "twin");
     for n in [1, 2, 3, 7, 13] {
         let g = speculative_generate(&t, &d, &PROMPT, &greedy_opts(n, GammaSchedule::Fixed(5)))
             .unwrap();
@@ -266,11 +215,8 @@ fn max_new_tokens_is_exact() {
 #[test]
 fn recycling_keeps_greedy_output_and_saves_draft_steps() {
     let t = target();
-    let small = fixture("llama_untied", &LoadOptions::f32());
-    let d = Draft::Model {
-        model: &small,
-        name: "small".into(),
-    };
+    let small = small_model();
+    let d = model_draft(&small, "small");
     let want = plain(&t, &PROMPT, 48, &[]);
     for gamma in [3, 6] {
         let mut o = greedy_opts(48, GammaSchedule::Fixed(gamma));
@@ -292,11 +238,8 @@ fn recycling_keeps_greedy_output_and_saves_draft_steps() {
 #[test]
 fn press_hook_is_called_and_an_empty_press_changes_nothing() {
     let t = target();
-    let small = fixture("llama_untied", &LoadOptions::f32());
-    let d = Draft::Model {
-        model: &small,
-        name: "small".into(),
-    };
+    let small = small_model();
+    let d = model_draft(&small, "small");
     let o = greedy_opts(30, GammaSchedule::Fixed(4));
     let base = speculative_generate(&t, &d, &PROMPT, &o).unwrap();
     let (mut calls, mut saw_draft) = (0usize, 0usize);
@@ -371,7 +314,7 @@ fn invalid_settings_are_input_errors() {
 #[test]
 fn proposals_equal_independent_predictions() {
     let t = target();
-    let small = fixture("llama_untied", &LoadOptions::f32());
+    let small = small_model();
     let mut seq = PROMPT.to_vec();
     seq.push(plain(&t, &PROMPT, 1, &[])[0]);
     let mut cx = Cx {
@@ -405,17 +348,14 @@ fn proposals_equal_independent_predictions() {
                 .unwrap()
                 .logits
                 .unwrap();
-            assert_eq!(tok, argmax(&draft::row(&lg).unwrap()), "layers {layers}");
+            assert_eq!(tok, argmax(&proposer::row(&lg).unwrap()), "layers {layers}");
             ctx.push(tok);
         }
         // Shallow layers hold the pending and drafted tokens, deep ones not yet.
         assert_eq!(cache.len(0), seq.len() + 5);
         assert_eq!(cache.len(2), PROMPT.len());
     }
-    let d = Draft::Model {
-        model: &small,
-        name: "small".into(),
-    };
+    let d = model_draft(&small, "small");
     let mut p = d.proposer(&t);
     let prop = p.propose(&seq, 6, &mut t.new_cache(), 0, &mut cx).unwrap();
     assert_eq!(prop.tokens, plain(&small, &seq, 6, &[]));

@@ -1,8 +1,7 @@
 //! ReKV events checked against K/V recomputed from scratch.
 
-use super::tests::{fixture, greedy_opts, target, PROMPT};
+use super::test_support::*;
 use super::*;
-use crate::model::LoadOptions;
 
 /// K or V `[kv_heads * head_dim]` of the last of `ids` at `layer`, fresh cache.
 fn fresh_kv(m: &Model, ids: &[u32], layer: usize, is_k: bool) -> Vec<f32> {
@@ -31,11 +30,8 @@ fn cos(a: &[f32], b: &[f32]) -> f32 {
 #[test]
 fn rekv_events_match_recomputed_kv() {
     let t = target();
-    let small = fixture("llama_untied", &LoadOptions::f32());
-    let d = Draft::Model {
-        model: &small,
-        name: "small".into(),
-    };
+    let small = small_model();
+    let d = model_draft(&small, "small");
     let mut o = greedy_opts(40, GammaSchedule::Fixed(4));
     let base = speculative_generate(&t, &d, &PROMPT, &o).unwrap();
     assert!(base.rekv.is_empty(), "instrumentation is off by default");

@@ -5,10 +5,9 @@
 //! deliberately broken acceptance rule (min(1, q/p)) must fail the same test.
 
 use super::chi2::goodness_of_fit;
-use super::tests::{fixture, target, PROMPT};
+use super::test_support::*;
 use super::verify_stochastic::BROKEN_RULE;
 use super::*;
-use crate::model::LoadOptions;
 use std::collections::BTreeMap;
 
 const DEPTH: usize = 4;
@@ -100,11 +99,8 @@ const TOP_P: f64 = 0.6;
 #[test]
 fn stochastic_output_follows_the_target_distribution() {
     let t = target();
-    let small = fixture("llama_untied", &LoadOptions::f32());
-    let d = Draft::Model {
-        model: &small,
-        name: "small".into(),
-    };
+    let small = small_model();
+    let d = model_draft(&small, "small");
     for w in warps() {
         let pv = p_value(&t, &d, w, false);
         assert!(pv > 1e-3, "{w:?}: p = {pv}");
@@ -126,7 +122,7 @@ fn stochastic_cascade_follows_the_target_distribution() {
     // The intermediate's emitted tokens are proposed with the intermediate's
     // warped distribution as q: exact only if that reasoning holds.
     let t = target();
-    let mid = fixture("llama_untied", &LoadOptions::f32());
+    let mid = small_model();
     for w in warps() {
         let c = Draft::Cascade {
             draft: Box::new(Draft::SelfSpec { layers: 1 }),

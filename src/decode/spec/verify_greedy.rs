@@ -3,7 +3,7 @@
 //! (the correction after a mismatch, the bonus when all matched). The output
 //! is therefore plain greedy decoding of the target, token for token.
 
-use super::Verdict;
+use super::verdict::Verdict;
 use crate::decode::sampling::argmax;
 
 /// `rows[i]`: the target's logits for the token at window position i

@@ -6,7 +6,7 @@
 //! distributed exactly as sampling from p. p and q must be warped by the
 //! same `Warp` (temperature, top-k, top-p).
 
-use super::Verdict;
+use super::verdict::Verdict;
 use crate::decode::sampling::sample_from;
 use rand::Rng;
 
