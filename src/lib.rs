@@ -22,6 +22,7 @@ pub mod testutil;
 pub mod threads;
 pub mod tokenizer;
 pub mod toml_file;
+pub mod train;
 
 pub use error::{Error, Result};
 

@@ -2,3 +2,4 @@
 
 pub mod generate;
 pub mod sampling;
+pub mod early_exit;

@@ -217,3 +217,47 @@ impl Model {
         Ok(self.lm_head.forward(&h)?.to_dtype(DType::F32)?)
     }
 }
+
+/// Layer-range pieces of `forward` for token-level early exit
+/// (`decode::early_exit`): start at layer k from given hidden states.
+impl Model {
+    /// Embeddings `[T, hidden]` of `ids`.
+    pub fn embed_ids(&self, ids: &[u32]) -> Result<Tensor> {
+        let ids_t = Tensor::from_vec(ids.to_vec(), ids.len(), &self.device)?;
+        self.embed.forward(&ids_t, self.dtype)
+    }
+
+    /// Runs blocks `layers` on hidden states `x` `[T, hidden]` at
+    /// `positions`, appending their K/V to those layers of `cache`.
+    pub fn run_layers(
+        &self,
+        x: &Tensor,
+        positions: &[i64],
+        cache: &mut KvCache,
+        layers: std::ops::Range<usize>,
+    ) -> Result<Tensor> {
+        if layers.end > self.cfg.n_layers || x.dim(0)? != positions.len() {
+            return Err(other(format!(
+                "run_layers: layers {layers:?} of {}, {} rows for {} positions",
+                self.cfg.n_layers,
+                x.dim(0)?,
+                positions.len()
+            )));
+        }
+        crate::threads::run(|| {
+            let cos_sin = self.rope.cos_sin(positions, self.dtype, &self.device)?;
+            let mut x = x.clone();
+            for l in layers {
+                x = self.blocks[l]
+                    .forward(&x, positions, &self.rope, &cos_sin, cache, l, None)?
+                    .0;
+            }
+            Ok(x)
+        })
+    }
+
+    /// Final norm + LM head: f32 logits `[T, vocab]` of hidden states `x`.
+    pub fn logits_of(&self, x: &Tensor) -> Result<Tensor> {
+        crate::threads::run(|| self.head(x))
+    }
+}
