@@ -57,10 +57,18 @@ fn max_prob(logits: &Tensor) -> Result<f64> {
     Ok(p.max(D::Minus1)?.flatten_all()?.to_vec1::<f32>()?[0] as f64)
 }
 
-pub fn generate_early_exit(model: &Model, prompt: &[u32], o: &EarlyExitOpts) -> Result<EarlyExitGen> {
+pub fn generate_early_exit(
+    model: &Model,
+    prompt: &[u32],
+    o: &EarlyExitOpts,
+) -> Result<EarlyExitGen> {
     let n = model.config().n_layers;
     if o.exit_layer == 0 || o.exit_layer >= n {
-        return Err(input_err("early exit", "exit_layer", format!("{} outside 1..{n}", o.exit_layer)));
+        return Err(input_err(
+            "early exit",
+            "exit_layer",
+            format!("{} outside 1..{n}", o.exit_layer),
+        ));
     }
     crate::train::config::check_threshold("threshold", o.threshold)?;
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);

@@ -51,7 +51,9 @@ pub fn cache_speedup(model: &Model, prompt: &[u32], n: usize) -> Result<CacheSpe
         let at = nc.iter().zip(&g.new_ids).position(|(a, b)| a != b);
         tracing::warn!("cache vs no-cache tokens differ first at {at:?}");
         if at == Some(0) {
-            return Err(other("cache and no-cache generation disagree on the first token"));
+            return Err(other(
+                "cache and no-cache generation disagree on the first token",
+            ));
         }
     }
     Ok(CacheSpeedup {

@@ -1,5 +1,5 @@
 //! Evaluation metrics.
 
-pub mod perplexity;
 pub mod cache_speedup;
+pub mod perplexity;
 pub mod two_stage;

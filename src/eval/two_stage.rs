@@ -48,7 +48,11 @@ fn rows(logits: &Tensor) -> Result<(Tensor, Vec<f32>, Vec<u32>)> {
 pub fn route_tokens(model: &Model, windows: &[Vec<u32>], ls: usize) -> Result<Vec<RoutedToken>> {
     let n = model.config().n_layers;
     if ls == 0 || ls >= n {
-        return Err(input_err("two-stage", "shallow_layers", format!("{ls} outside 1..{n}")));
+        return Err(input_err(
+            "two-stage",
+            "shallow_layers",
+            format!("{ls} outside 1..{n}"),
+        ));
     }
     let mut out = Vec::new();
     for w in windows.iter().filter(|w| w.len() >= 2) {
@@ -60,7 +64,10 @@ pub fn route_tokens(model: &Model, windows: &[Vec<u32>], ls: usize) -> Result<Ve
                 n_layers: Some(n_layers),
                 ..Default::default()
             };
-            Ok(model.forward(ids, &pos, &mut model.new_cache(), &o)?.logits.expect("all"))
+            Ok(model
+                .forward(ids, &pos, &mut model.new_cache(), &o)?
+                .logits
+                .expect("all"))
         };
         let (slp, sconf, sarg) = rows(&run(ls)?)?;
         let (dlp, _, darg) = rows(&run(n)?)?;
@@ -83,7 +90,11 @@ pub fn route_tokens(model: &Model, windows: &[Vec<u32>], ls: usize) -> Result<Ve
 pub fn calibrate_threshold(confs: &[f32], below: f64) -> Result<f64> {
     crate::train::config::check_fraction("target_deep_fraction", below)?;
     if confs.is_empty() {
-        return Err(input_err("two-stage", "tokens", "no tokens to calibrate on"));
+        return Err(input_err(
+            "two-stage",
+            "tokens",
+            "no tokens to calibrate on",
+        ));
     }
     let mut c = confs.to_vec();
     c.sort_by(|a, b| a.total_cmp(b));
@@ -91,7 +102,12 @@ pub fn calibrate_threshold(confs: &[f32], below: f64) -> Result<f64> {
     Ok(c[k] as f64)
 }
 
-pub fn two_stage(toks: &[RoutedToken], threshold: f64, ls: usize, ld: usize) -> Result<TwoStageReport> {
+pub fn two_stage(
+    toks: &[RoutedToken],
+    threshold: f64,
+    ls: usize,
+    ld: usize,
+) -> Result<TwoStageReport> {
     crate::train::config::check_threshold("threshold", threshold)?;
     let n = toks.len().max(1) as f64;
     let (mut sh, mut nll2, mut nlld, mut nlls) = (0usize, 0f64, 0f64, 0f64);

@@ -121,11 +121,17 @@ impl TrainConfig {
         if self.dim % self.n_heads != 0 || (self.dim / self.n_heads) % 2 != 0 {
             return bad(
                 "n_heads",
-                format!("dim {} / {} heads must be an even head_dim", self.dim, self.n_heads),
+                format!(
+                    "dim {} / {} heads must be an even head_dim",
+                    self.dim, self.n_heads
+                ),
             );
         }
         if !(self.val_fraction > 0.0 && self.val_fraction < 1.0) {
-            return bad("val_fraction", format!("{} is outside (0, 1)", self.val_fraction));
+            return bad(
+                "val_fraction",
+                format!("{} is outside (0, 1)", self.val_fraction),
+            );
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return bad("lr", format!("{} must be a positive number", self.lr));
@@ -143,7 +149,11 @@ pub fn check_threshold(field: &str, t: f64) -> Result<()> {
     if (0.0..=1.0).contains(&t) {
         Ok(())
     } else {
-        Err(input_err(CONFIG_FILE, field, format!("{t} is outside [0, 1]")))
+        Err(input_err(
+            CONFIG_FILE,
+            field,
+            format!("{t} is outside [0, 1]"),
+        ))
     }
 }
 
@@ -152,6 +162,10 @@ pub fn check_fraction(field: &str, f: f64) -> Result<()> {
     if f > 0.0 && f < 1.0 {
         Ok(())
     } else {
-        Err(input_err(CONFIG_FILE, field, format!("{f} is outside (0, 1)")))
+        Err(input_err(
+            CONFIG_FILE,
+            field,
+            format!("{f} is outside (0, 1)"),
+        ))
     }
 }

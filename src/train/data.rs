@@ -64,14 +64,20 @@ impl Corpus {
             return Err(input_err(
                 CONFIG_FILE,
                 "training set",
-                format!("{} training tokens, fewer than one window of {w}", train.len()),
+                format!(
+                    "{} training tokens, fewer than one window of {w}",
+                    train.len()
+                ),
             ));
         }
         if val.len() < w {
             return Err(input_err(
                 CONFIG_FILE,
                 "val_fraction",
-                format!("{} validation tokens, fewer than one window of {w}", val.len()),
+                format!(
+                    "{} validation tokens, fewer than one window of {w}",
+                    val.len()
+                ),
             ));
         }
         Ok(Corpus {

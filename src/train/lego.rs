@@ -121,7 +121,10 @@ pub fn run_lego(cfg: &TrainConfig, corpus: &Corpus, out_dir: Option<&Path>) -> R
     model.grow(l2 - l1, cfg.seed)?;
     let mask: Vec<Vec<bool>> = mined.hard.chunks(cfg.seq_len).map(|c| c.to_vec()).collect();
     let from = cfg.freeze_shallow.then_some(l1);
-    curve.extend(train_phase(&model, &spec(2, l2, Some(&mask), from, cfg.phase2_epochs))?);
+    curve.extend(train_phase(
+        &model,
+        &spec(2, l2, Some(&mask), from, cfg.phase2_epochs),
+    )?);
     let phase2 = metrics(&model, 2, l2, &val, &val_hard, &train, &mined)?;
     if let Some(d) = out_dir {
         model.save_hf(&d.join("phase2"), l2)?;

@@ -17,3 +17,5 @@ pub use data::Corpus;
 pub use lego::{run_lego, LegoRun, PhaseMetrics};
 pub use mining::{select_hardest, Mined};
 pub use model::TrainModel;
+#[cfg(test)]
+mod real_run;

@@ -109,16 +109,16 @@ impl TrainModel {
     /// Appends `n` blocks on top. With `identity`, their output projections
     /// start at zero so each new block is the identity on the residual
     /// stream: the grown model starts exactly where the shallow one was.
-    fn add_layers(
-        &mut self,
-        n: usize,
-        rng: &mut rand::rngs::StdRng,
-        identity: bool,
-    ) -> Result<()> {
+    fn add_layers(&mut self, n: usize, rng: &mut rand::rngs::StdRng, identity: bool) -> Result<()> {
         let (d, f) = (self.shape.dim, self.shape.intermediate_size);
         for l in self.shape.n_layers..self.shape.n_layers + n {
             self.insert(rng, &layer_name(l, "input_layernorm"), &[d], Init::Ones)?;
-            self.insert(rng, &layer_name(l, "post_attention_layernorm"), &[d], Init::Ones)?;
+            self.insert(
+                rng,
+                &layer_name(l, "post_attention_layernorm"),
+                &[d],
+                Init::Ones,
+            )?;
             for m in LAYER_MATS {
                 let dims = match m {
                     "mlp.gate_proj" | "mlp.up_proj" => [f, d],
@@ -229,7 +229,14 @@ impl TrainModel {
         Ok(x)
     }
 
-    fn block(&self, x: &Tensor, l: usize, cos: &Tensor, sin: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    fn block(
+        &self,
+        x: &Tensor,
+        l: usize,
+        cos: &Tensor,
+        sin: &Tensor,
+        mask: &Tensor,
+    ) -> Result<Tensor> {
         let (b, t, d) = x.dims3()?;
         let (nh, hd) = (self.shape.n_heads, d / self.shape.n_heads);
         let w = |s: &str| self.w(&layer_name(l, s));

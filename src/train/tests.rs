@@ -39,7 +39,9 @@ fn text() -> String {
     let mut x = 12345u64;
     for i in 0..400 {
         s.push_str("the cat sat on the mat. ");
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         s.push((b'a' + (x >> 59) as u8 % 26) as char);
         s.push_str(&format!("{} ", i % 7));
     }
@@ -61,7 +63,10 @@ fn bad_settings_are_input_errors_naming_the_field() {
     };
     assert_eq!(field_of(c.validate().unwrap_err()), "phase2_layers");
     for t in [-0.01, 1.01] {
-        assert_eq!(field_of(config::check_threshold("threshold", t).unwrap_err()), "threshold");
+        assert_eq!(
+            field_of(config::check_threshold("threshold", t).unwrap_err()),
+            "threshold"
+        );
     }
     let e = Corpus::from_ids(vec![1, 2, 3], data::BYTE_VOCAB, &tiny()).unwrap_err();
     assert_eq!(field_of(e), "training set");
@@ -113,14 +118,27 @@ fn checkpoint_loads_through_the_ordinary_loader_and_cache_matches() {
         logits: Logits::All,
         ..Default::default()
     };
-    let full = m.forward(&ids, &pos, &mut m.new_cache(), &all).unwrap().logits.unwrap();
+    let full = m
+        .forward(&ids, &pos, &mut m.new_cache(), &all)
+        .unwrap()
+        .logits
+        .unwrap();
     let mine = tm.forward(&[ids.clone()], 2).unwrap().squeeze(0).unwrap();
-    assert!(max_diff(&full, &mine) < 1e-4, "loader vs trainer {}", max_diff(&full, &mine));
+    assert!(
+        max_diff(&full, &mine) < 1e-4,
+        "loader vs trainer {}",
+        max_diff(&full, &mine)
+    );
     // Token by token with the cache == one pass without it.
     let mut cache = m.new_cache();
     for t in 0..12 {
         let step = m
-            .forward(&ids[t..t + 1], &pos[t..t + 1], &mut cache, &ForwardOpts::default())
+            .forward(
+                &ids[t..t + 1],
+                &pos[t..t + 1],
+                &mut cache,
+                &ForwardOpts::default(),
+            )
             .unwrap()
             .logits
             .unwrap();
@@ -169,7 +187,15 @@ fn lego_phase2_lowers_hard_loss_and_early_exit_at_one_is_greedy() {
         assert_eq!(g.new_ids, plain.new_ids, "{deep_kv:?}");
         assert_eq!(g.shallow_ratio(), 0.0);
         // Threshold 0 exits every token and still runs.
-        let g0 = generate_early_exit(&m, &prompt, &EarlyExitOpts { threshold: 0.0, ..o }).unwrap();
+        let g0 = generate_early_exit(
+            &m,
+            &prompt,
+            &EarlyExitOpts {
+                threshold: 0.0,
+                ..o
+            },
+        )
+        .unwrap();
         assert_eq!(g0.shallow_ratio(), 1.0);
         assert_eq!(g0.new_ids.len(), 24);
     }

@@ -72,7 +72,10 @@ pub fn train_phase(model: &TrainModel, spec: &PhaseSpec) -> Result<Vec<CurvePoin
         .filter(|&i| spec.token_mask.is_none_or(|m| m[i].iter().any(|&b| b)))
         .collect();
     if order.is_empty() {
-        return Err(other(format!("phase {}: no tokens to train on", spec.phase)));
+        return Err(other(format!(
+            "phase {}: no tokens to train on",
+            spec.phase
+        )));
     }
     let mut rng = rand::rngs::StdRng::seed_from_u64(spec.seed);
     let mut curve = Vec::new();
@@ -131,7 +134,11 @@ pub struct TokenStat {
 
 /// Per-token statistics of the head after `n_layers` blocks, window-major
 /// (`seq_len` per window), evaluated in batches without training.
-pub fn token_stats(model: &TrainModel, windows: &[Vec<u32>], n_layers: usize) -> Result<Vec<TokenStat>> {
+pub fn token_stats(
+    model: &TrainModel,
+    windows: &[Vec<u32>],
+    n_layers: usize,
+) -> Result<Vec<TokenStat>> {
     let dev = Device::Cpu;
     let mut out = Vec::new();
     for chunk in windows.chunks(256) {
@@ -174,10 +181,25 @@ pub fn ppl_acc(stats: &[TokenStat], keep: impl Fn(usize) -> bool) -> (f64, f64, 
 /// The loss curves as a table: phase, epoch, step, split, loss.
 pub fn curves_frame(curve: &[CurvePoint]) -> Result<DataFrame> {
     Ok(DataFrame::new_infer_height(vec![
-        Column::new("phase".into(), curve.iter().map(|c| c.phase).collect::<Vec<_>>()),
-        Column::new("epoch".into(), curve.iter().map(|c| c.epoch as u32).collect::<Vec<_>>()),
-        Column::new("step".into(), curve.iter().map(|c| c.step as u32).collect::<Vec<_>>()),
-        Column::new("split".into(), curve.iter().map(|c| c.split).collect::<Vec<_>>()),
-        Column::new("loss".into(), curve.iter().map(|c| c.loss).collect::<Vec<_>>()),
+        Column::new(
+            "phase".into(),
+            curve.iter().map(|c| c.phase).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "epoch".into(),
+            curve.iter().map(|c| c.epoch as u32).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "step".into(),
+            curve.iter().map(|c| c.step as u32).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "split".into(),
+            curve.iter().map(|c| c.split).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "loss".into(),
+            curve.iter().map(|c| c.loss).collect::<Vec<_>>(),
+        ),
     ])?)
 }
