@@ -23,6 +23,7 @@ pub mod testutil;
 pub mod threads;
 pub mod tokenizer;
 pub mod toml_file;
+pub mod train;
 
 pub use error::{Error, Result};
 

@@ -1,5 +1,6 @@
 //! Decoding: sampling rules and generation loops.
 
+pub mod early_exit;
 pub mod generate;
 pub mod method;
 pub mod sampling;

@@ -366,3 +366,43 @@ impl Model {
         Ok(self.lm_head.forward(&h)?.to_dtype(DType::F32)?)
     }
 }
+
+/// Layer-range pieces of `forward` for token-level early exit
+/// (`decode::early_exit`): start at layer k from given hidden states. Thin
+/// wrappers over `forward_layers`, so every family's details (per-layer RoPE,
+/// embedding scale) hold here too.
+impl Model {
+    /// Embeddings `[T, hidden]` of `ids` (scaled where the family does).
+    pub fn embed_ids(&self, ids: &[u32]) -> Result<Tensor> {
+        let ids_t = Tensor::from_vec(ids.to_vec(), ids.len(), &self.device)?;
+        self.embed_scaled(&ids_t)
+    }
+
+    /// Runs blocks `layers` on hidden states `x` `[T, hidden]` at
+    /// `positions`, appending their K/V to those layers of `cache`.
+    pub fn run_layers(
+        &self,
+        x: &Tensor,
+        positions: &[i64],
+        cache: &mut KvCache,
+        layers: std::ops::Range<usize>,
+    ) -> Result<Tensor> {
+        if layers.is_empty() {
+            return Ok(x.clone());
+        }
+        Ok(self
+            .forward_layers(
+                LayerInput::Hidden(x),
+                positions,
+                cache,
+                layers,
+                Logits::None,
+            )?
+            .0)
+    }
+
+    /// Final norm + LM head of hidden states `x`: f32 `[T, vocab]`.
+    pub fn logits_of(&self, x: &Tensor) -> Result<Tensor> {
+        crate::threads::run(|| self.head(x))
+    }
+}
