@@ -1,3 +1,4 @@
 //! Evaluation metrics.
 
 pub mod perplexity;
+pub mod qa_metrics;
