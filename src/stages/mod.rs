@@ -10,9 +10,11 @@ pub mod analyze;
 pub mod chunk;
 pub mod common;
 pub mod fetch;
+pub mod fusion_eval;
 pub mod generate;
 pub mod perplexity;
 pub mod plot;
+pub mod precompute;
 pub mod rekv;
 pub mod tasks;
 
@@ -29,6 +31,8 @@ pub fn registry() -> Registry {
         analyze::KIND,
         plot::KIND,
         rekv::KIND,
+        precompute::KIND,
+        fusion_eval::KIND,
     ];
     Registry(KINDS)
 }
