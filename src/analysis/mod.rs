@@ -3,10 +3,12 @@
 //! `analyze` stage writes them out, `summary` flattens them for duckdb.
 
 pub mod columns;
+pub mod rejections_table;
 pub mod rekv;
 pub mod rekv_figures;
 pub mod rekv_output;
 pub mod rekv_verdict;
+pub mod spec_compare;
 pub mod summary;
 pub mod task_stats;
 pub mod token_stats;

@@ -1,4 +1,7 @@
 //! Decoding: sampling rules and generation loops.
 
 pub mod generate;
+pub mod method;
 pub mod sampling;
+pub mod spec;
+pub mod warp;

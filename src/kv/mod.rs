@@ -5,6 +5,7 @@ pub mod cache;
 pub mod codec;
 mod file;
 pub mod fusion;
+pub mod press;
 pub mod rope;
 
 #[cfg(test)]

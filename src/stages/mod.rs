@@ -12,10 +12,13 @@ pub mod common;
 pub mod fetch;
 pub mod fusion_eval;
 pub mod generate;
+pub mod generate_tables;
 pub mod perplexity;
 pub mod plot;
 pub mod precompute;
 pub mod rekv;
+pub mod report;
+pub mod spec_compare;
 pub mod tasks;
 
 pub use crate::dag::stage::{Registry, StageCtx, StageKind};
@@ -33,6 +36,8 @@ pub fn registry() -> Registry {
         rekv::KIND,
         precompute::KIND,
         fusion_eval::KIND,
+        report::KIND,
+        spec_compare::KIND,
     ];
     Registry(KINDS)
 }

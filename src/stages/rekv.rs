@@ -8,6 +8,8 @@ use crate::analysis::rekv_verdict::Thresholds;
 use crate::dag::params::Params;
 use crate::dag::stage::{StageCtx, StageKind};
 use crate::error::Result;
+use crate::table::{read_parquet, write_parquet};
+use polars::prelude::DataFrame;
 use serde::Deserialize;
 
 pub const KIND: StageKind = StageKind {
@@ -15,7 +17,7 @@ pub const KIND: StageKind = StageKind {
     version: 1,
     inputs: &["decode"],
     all_upstream: false,
-    optional_inputs: &[],
+    optional_inputs: &["decode2", "decode3"],
     unhashed: &[],
     defaults: include_str!("../../stages/rekv.toml"),
     resolve,
@@ -71,8 +73,31 @@ fn resolve(p: &mut Params) -> Result<()> {
 
 fn run(ctx: &StageCtx) -> Result<()> {
     let r: RekvParams = ctx.params.parse()?;
-    let rejections = ctx.input_file("decode", "rejections.parquet")?;
     let thresholds = Thresholds::new(r.go, r.caution).map_err(|e| ctx.params.err("go", e))?;
-    rekv_run(&rejections, thresholds, &r.figures(ctx.params)?, ctx.out)?;
+    // Several speculative stages (e.g. one per prompt dataset) are analysed as one table.
+    let mut all: Option<DataFrame> = None;
+    for role in ["decode", "decode2", "decode3"] {
+        if !ctx.inputs.contains_key(role) {
+            continue;
+        }
+        let path = ctx.input_file(role, "rejections.parquet").map_err(|_| {
+            ctx.params.err(
+                &format!("inputs.{role}"),
+                "no rejections.parquet: wire a generate stage with a draft and rekv = true",
+            )
+        })?;
+        let df = read_parquet(&path)?;
+        match &mut all {
+            None => all = Some(df),
+            Some(a) => {
+                a.vstack_mut(&df)?;
+            }
+        }
+    }
+    let mut all = all.expect("decode is a required input");
+    all.rechunk_mut();
+    let combined = ctx.out.join("rejections.parquet");
+    write_parquet(&mut all, &combined)?;
+    rekv_run(&combined, thresholds, &r.figures(ctx.params)?, ctx.out)?;
     Ok(())
 }
