@@ -25,3 +25,5 @@ mod tests;
 
 pub use fuse::{fuse, FuseOpts, Fused, Method};
 pub use layout::{FusionInput, Segment};
+#[cfg(test)]
+mod measure_tests;
