@@ -25,7 +25,7 @@ pub fn per_chunk(k: usize, lens: &[usize]) -> Vec<usize> {
         .map(|(i, &n)| (i, (k * n) % total))
         .collect();
     // Largest remainder first; stable sort keeps earlier chunks first on ties.
-    rest.sort_by(|a, b| b.1.cmp(&a.1));
+    rest.sort_by_key(|r| std::cmp::Reverse(r.1));
     let left = k - out.iter().sum::<usize>();
     // A non-zero remainder means k·n/total < n, so +1 stays within the chunk.
     for &(i, _) in rest.iter().filter(|(_, r)| *r > 0).take(left) {
