@@ -4,6 +4,7 @@ pub mod cache_speedup;
 pub mod compressed_perplexity;
 pub mod perplexity;
 pub mod press_run;
+pub mod qa_metrics;
 pub mod two_stage;
 
 #[cfg(test)]

@@ -1,7 +1,11 @@
-//! KV cache files: safetensors compressed with zstd (`.safetensors.zst`).
-//! Tensors `k.<l>`, `v.<l>` `[kv_heads, len, head_dim]` and `pos.<l>` i64
-//! `[kv_heads, len]`; the RoPE parameters travel in the header metadata so a
-//! loaded cache can still be re-rotated.
+//! KV cache files. The payload is safetensors: tensors `k.<l>`, `v.<l>`
+//! `[kv_heads, len, head_dim]` and `pos.<l>` i64 `[kv_heads, len]`; the RoPE
+//! parameters travel in its metadata so a loaded cache can still be
+//! re-rotated. On disk (`kvlab-kv-2`): a magic line, a JSON header (codec,
+//! element size, payload length and blake3) and the payload, transformed by
+//! the codec (`kv_codec`) and zstd-compressed. The blake3 is checked on load:
+//! a truncated or tampered file is an input error, never a cache. Files
+//! without the magic are the older plain `.safetensors.zst`.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -9,12 +13,34 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 
+use serde::{Deserialize, Serialize};
+
 use super::cache::KvCache;
+use super::codec::{decode, encode, Codec};
 use super::rope::Rope;
 use crate::error::{input_err, IoContext, Result};
 
 const FORMAT: &str = "kvlab-kv-1";
 const ZSTD_LEVEL: i32 = 3;
+const MAGIC: &[u8] = b"kvlab-kv-2\n";
+/// Chosen from the measurements in `kv_codec`'s tests.
+pub const DEFAULT_CODEC: Codec = Codec::Planes;
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    codec: Codec,
+    elem: usize,
+    row: usize,
+    raw_len: usize,
+    blake3: String,
+}
+
+/// Sizes of one saved file.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct FileStats {
+    pub raw_bytes: usize,
+    pub stored_bytes: usize,
+}
 
 impl KvCache {
     /// Serialises the valid entries (not the spare capacity) to bytes.
@@ -48,23 +74,80 @@ impl KvCache {
             .map_err(|e| crate::error::other(format!("kv serialize: {e}")))
     }
 
-    /// Writes a `.safetensors.zst` file.
+    /// Writes a file with the default codec.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let bytes = self.to_safetensors_bytes()?;
-        let f = std::fs::File::create(path).ctx(path.display())?;
-        let mut enc = zstd::Encoder::new(f, ZSTD_LEVEL).ctx(path.display())?;
-        enc.write_all(&bytes).ctx(path.display())?;
-        let f = enc.finish().ctx(path.display())?;
+        self.save_with(path, DEFAULT_CODEC).map(|_| ())
+    }
+
+    /// Writes a `kvlab-kv-2` file with `codec`; returns its sizes.
+    pub fn save_with(&self, path: &Path, codec: Codec) -> Result<FileStats> {
+        let bytes = self.encode_file(codec)?;
+        let raw_bytes = self.nbytes();
+        let mut f = std::fs::File::create(path).ctx(path.display())?;
+        f.write_all(&bytes).ctx(path.display())?;
         f.sync_all().ctx(path.display())?;
-        Ok(())
+        Ok(FileStats {
+            raw_bytes,
+            stored_bytes: bytes.len(),
+        })
+    }
+
+    /// The bytes `save_with` writes.
+    pub fn encode_file(&self, codec: Codec) -> Result<Vec<u8>> {
+        let payload = self.to_safetensors_bytes()?;
+        let elem = self.dtype().size_in_bytes();
+        let header = Header {
+            codec,
+            elem,
+            row: self.head_dim(),
+            raw_len: payload.len(),
+            blake3: blake3::hash(&payload).to_hex().to_string(),
+        };
+        let body = encode(codec, &payload, elem, self.head_dim());
+        let body = zstd::encode_all(&body[..], ZSTD_LEVEL)
+            .map_err(|e| crate::error::other(format!("kv zstd: {e}")))?;
+        let head = serde_json::to_vec(&header).expect("header serializes");
+        let mut out = MAGIC.to_vec();
+        out.extend((head.len() as u32).to_le_bytes());
+        out.extend(head);
+        out.extend(body);
+        Ok(out)
     }
 
     /// Reads a file written by `save`; a corrupt file is an input error.
     pub fn load(path: &Path, device: &Device) -> Result<KvCache> {
         let file = path.display().to_string();
         let raw = std::fs::read(path).ctx(&file)?;
-        let bytes = zstd::decode_all(&raw[..]).map_err(|e| input_err(&file, "zstd", e))?;
-        Self::from_safetensors_bytes(&bytes, &file, device)
+        Self::decode_file(&raw, &file, device)
+    }
+
+    pub fn decode_file(raw: &[u8], file: &str, device: &Device) -> Result<KvCache> {
+        let Some(rest) = raw.strip_prefix(MAGIC) else {
+            let bytes = zstd::decode_all(raw).map_err(|e| input_err(file, "zstd", e))?;
+            return Self::from_safetensors_bytes(&bytes, file, device);
+        };
+        let bad = |field: &str, msg: String| input_err(file, field, msg);
+        if rest.len() < 4 {
+            return Err(bad("header", "truncated".into()));
+        }
+        let n = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")) as usize;
+        let (head, body) = rest[4..].split_at(n.min(rest.len() - 4));
+        let h: Header = serde_json::from_slice(head).map_err(|e| bad("header", e.to_string()))?;
+        let body = zstd::decode_all(body).map_err(|e| bad("zstd", e.to_string()))?;
+        if body.len() != h.raw_len || h.elem == 0 || h.row == 0 {
+            return Err(bad(
+                "raw_len",
+                format!("{} bytes decoded, header says {}", body.len(), h.raw_len),
+            ));
+        }
+        let payload = decode(h.codec, &body, h.elem, h.row);
+        if blake3::hash(&payload).to_hex().as_str() != h.blake3 {
+            return Err(bad(
+                "blake3",
+                "payload digest mismatch (tampered or corrupt)".into(),
+            ));
+        }
+        Self::from_safetensors_bytes(&payload, file, device)
     }
 
     pub fn from_safetensors_bytes(bytes: &[u8], file: &str, device: &Device) -> Result<KvCache> {

@@ -10,10 +10,12 @@ pub mod analyze;
 pub mod chunk;
 pub mod common;
 pub mod fetch;
+pub mod fusion_eval;
 pub mod generate;
 pub mod generate_tables;
 pub mod perplexity;
 pub mod plot;
+pub mod precompute;
 pub mod rekv;
 pub mod report;
 pub mod spec_compare;
@@ -32,6 +34,8 @@ pub fn registry() -> Registry {
         analyze::KIND,
         plot::KIND,
         rekv::KIND,
+        precompute::KIND,
+        fusion_eval::KIND,
         report::KIND,
         spec_compare::KIND,
     ];
