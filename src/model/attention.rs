@@ -14,8 +14,8 @@ use std::ops::Range;
 use candle_core::{CpuStorage, DType, Layout, Storage, Tensor};
 use half::{bf16, f16};
 
-use super::block::Norm;
 use super::linear::{FusedLinear, Linear};
+use super::norm::Norm;
 use super::role::Role;
 use super::weights::Weights;
 use crate::cpu::decode_attn::decode_attention;

@@ -7,11 +7,13 @@
 pub mod attention;
 pub mod block;
 pub mod config;
+mod config_load;
 pub(crate) mod family;
 pub(crate) mod gguf_check;
 pub(crate) mod gguf_loader;
 pub mod linear;
 pub mod mlp;
+pub mod norm;
 pub(crate) mod raw;
 pub(crate) mod role;
 pub(crate) mod safetensors_loader;

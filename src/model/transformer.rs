@@ -8,10 +8,11 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 
 use super::attention::Observe;
-use super::block::{Block, Norm};
+use super::block::Block;
 use super::config::ModelConfig;
 use super::gguf_loader::GgufSource;
 use super::linear::{Embedding, Linear};
+use super::norm::Norm;
 use super::role::Role;
 use super::safetensors_loader::StSource;
 use super::weights::{LoadOptions, Source, Weights};
