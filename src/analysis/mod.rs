@@ -3,6 +3,7 @@
 //! `analyze` stage writes them out, `summary` flattens them for duckdb.
 
 pub mod columns;
+pub mod press_figures;
 pub mod rejections_table;
 pub mod rekv;
 pub mod rekv_figures;
@@ -11,6 +12,7 @@ pub mod rekv_verdict;
 pub mod summary;
 pub mod task_stats;
 pub mod token_stats;
+pub mod token_type;
 
 use crate::error::{other, Result};
 use polars::prelude::*;

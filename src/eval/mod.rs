@@ -2,7 +2,10 @@
 
 pub mod compressed_perplexity;
 pub mod perplexity;
+pub mod press_qa;
 pub mod press_run;
+pub mod press_tables;
+pub mod qa_metrics;
 
 #[cfg(test)]
 mod compressed_perplexity_tests;

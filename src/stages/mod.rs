@@ -14,6 +14,7 @@ pub mod generate;
 pub mod generate_tables;
 pub mod perplexity;
 pub mod plot;
+pub mod press_eval;
 pub mod rekv;
 pub mod report;
 pub mod tasks;
@@ -28,6 +29,7 @@ pub fn registry() -> Registry {
         tasks::KIND,
         generate::KIND,
         perplexity::KIND,
+        press_eval::KIND,
         analyze::KIND,
         plot::KIND,
         rekv::KIND,
