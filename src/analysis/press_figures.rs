@@ -37,7 +37,10 @@ pub fn retention_figures(retention: &Path, out: &Path) -> Result<Vec<String>> {
             continue;
         }
         let pts = by.entry(t.to_string()).or_default().entry(p).or_default();
-        pts.push((ratio.get(i).unwrap_or(f64::NAN), ret.get(i).unwrap_or(f64::NAN)));
+        pts.push((
+            ratio.get(i).unwrap_or(f64::NAN),
+            ret.get(i).unwrap_or(f64::NAN),
+        ));
     }
     let mut written = Vec::new();
     for (t, presses) in by {

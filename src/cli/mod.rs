@@ -2,6 +2,7 @@
 
 pub mod model_cmds;
 pub mod pipeline_cmds;
+pub mod press_flags;
 pub mod spec_flags;
 pub mod stages_cmd;
 pub mod store_cmds;
@@ -119,6 +120,8 @@ pub enum Command {
         json: bool,
         #[command(flatten)]
         spec: spec_flags::SpecFlags,
+        #[command(flatten)]
+        press: press_flags::PressFlags,
     },
     /// Perplexity of a text file in windows (defaults from stages/perplexity.toml).
     Perplexity {
@@ -139,6 +142,8 @@ pub enum Command {
         kv_dtype: Option<String>,
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        press: press_flags::PressFlags,
     },
 }
 
@@ -191,6 +196,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             kv_dtype,
             json,
             spec,
+            press,
         } => model_cmds::generate_cmd(
             &cli.store,
             model_cmds::GenerateArgs {
@@ -205,6 +211,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 kv_dtype,
                 json,
                 spec,
+                press,
             },
         ),
         Command::Perplexity {
@@ -216,6 +223,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             dtype,
             kv_dtype,
             json,
+            press,
         } => model_cmds::perplexity_cmd(
             &cli.store,
             model_cmds::PerplexityArgs {
@@ -227,6 +235,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 dtype,
                 kv_dtype,
                 json,
+                press,
             },
         ),
     }

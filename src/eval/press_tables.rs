@@ -146,7 +146,8 @@ fn write_retention(
     totals: &BTreeMap<Group, Vec<(String, f64)>>,
 ) -> Result<()> {
     let (mut task, mut press, mut ratio, mut metric) = (vec![], vec![], vec![], vec![]);
-    let (mut value, mut base, mut ret, mut before, mut after) = (vec![], vec![], vec![], vec![], vec![]);
+    let (mut value, mut base, mut ret, mut before, mut after) =
+        (vec![], vec![], vec![], vec![], vec![]);
     for (g, (i, a)) in ordered {
         let p = &planned[*i];
         let is_ppl = p.task.starts_with("perplexity:");
@@ -155,7 +156,11 @@ fn write_retention(
             if is_ppl && k != "ppl" {
                 continue;
             }
-            let bv = b.iter().find(|(bk, _)| bk == k).map(|x| x.1).unwrap_or(f64::NAN);
+            let bv = b
+                .iter()
+                .find(|(bk, _)| bk == k)
+                .map(|x| x.1)
+                .unwrap_or(f64::NAN);
             task.push(p.task.clone());
             press.push(p.press.clone());
             ratio.push(p.ratio);
@@ -193,15 +198,24 @@ fn write_cells(out: &Path, planned: &[Planned], cells: &[Cell]) -> Result<()> {
         ),
         Column::new(
             "bytes_before".into(),
-            cells.iter().map(|c| c.bytes_before as i64).collect::<Vec<_>>(),
+            cells
+                .iter()
+                .map(|c| c.bytes_before as i64)
+                .collect::<Vec<_>>(),
         ),
         Column::new(
             "bytes_after".into(),
-            cells.iter().map(|c| c.bytes_after as i64).collect::<Vec<_>>(),
+            cells
+                .iter()
+                .map(|c| c.bytes_after as i64)
+                .collect::<Vec<_>>(),
         ),
         Column::new(
             "prediction".into(),
-            cells.iter().map(|c| c.prediction.clone()).collect::<Vec<_>>(),
+            cells
+                .iter()
+                .map(|c| c.prediction.clone())
+                .collect::<Vec<_>>(),
         ),
     ])?;
     write_parquet(&mut df, &out.join("cells.parquet"))

@@ -19,7 +19,11 @@ pub fn normalize(s: &str) -> String {
 }
 
 fn tokens(s: &str) -> Vec<String> {
-    normalize(s).split(' ').filter(|w| !w.is_empty()).map(String::from).collect()
+    normalize(s)
+        .split(' ')
+        .filter(|w| !w.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 /// Fraction of `answers` that occur in `pred` (word-bounded, normalized).
@@ -50,7 +54,10 @@ fn f1_one(pred: &[String], gold: &[String]) -> f64 {
     if common == 0 {
         return 0.0;
     }
-    let (p, r) = (common as f64 / pred.len() as f64, common as f64 / gold.len() as f64);
+    let (p, r) = (
+        common as f64 / pred.len() as f64,
+        common as f64 / gold.len() as f64,
+    );
     2.0 * p * r / (p + r)
 }
 
@@ -60,7 +67,11 @@ fn lcs(a: &[String], b: &[String]) -> usize {
         let mut prev = 0;
         for (j, y) in b.iter().enumerate() {
             let cur = row[j + 1];
-            row[j + 1] = if x == y { prev + 1 } else { row[j + 1].max(row[j]) };
+            row[j + 1] = if x == y {
+                prev + 1
+            } else {
+                row[j + 1].max(row[j])
+            };
             prev = cur;
         }
     }

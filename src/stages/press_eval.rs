@@ -270,7 +270,11 @@ fn run(ctx: &StageCtx) -> Result<()> {
                 ids: ids.clone(),
                 anchors: anchor_flags,
                 repeat_prompt: repeat.clone(),
-                press_every: if qa.is_none() { x.press_every as usize } else { 0 },
+                press_every: if qa.is_none() {
+                    x.press_every as usize
+                } else {
+                    0
+                },
                 qa,
             };
             specs.push(ctx.item_spec(
