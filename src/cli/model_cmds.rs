@@ -66,7 +66,9 @@ pub fn generate_cmd(store: &Path, a: GenerateArgs) -> anyhow::Result<i32> {
     let kv_dtype: String = or_default(a.kv_dtype, "generate", "kv_dtype")?;
     check_dtype_flags(&dtype, &kv_dtype)?;
     let spec = a.spec.resolve(store)?;
-    let press = a.press.resolve()?;
+    let press = a
+        .press
+        .resolve(or_default(None, "press_eval", "press_every")?)?;
     let max_tokens: usize = or_default(a.max_tokens, "generate", "max_new_tokens")?;
     let temperature: f64 = or_default(a.temperature, "generate", "temperature")?;
     let seed: u64 = or_default(a.seed, "generate", "seed")?;
@@ -342,7 +344,9 @@ pub fn perplexity_cmd(store: &Path, a: PerplexityArgs) -> anyhow::Result<i32> {
             )
         ));
     }
-    let press = a.press.resolve()?;
+    let press = a
+        .press
+        .resolve(or_default(None, "press_eval", "press_every")?)?;
     let model = load_model(&path, &dtype, &kv_dtype)?;
     if let Some(p) = press {
         // Compressed-cache protocol: each window's first half prefilled and

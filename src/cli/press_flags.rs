@@ -4,7 +4,6 @@
 //! defaults to stages/press_eval.toml's `press_every`; a bad value is one
 //! input error naming the flag (exit 2).
 
-use super::model_cmds::or_default;
 use kvlab::error::input_err;
 use kvlab::kv::press::{Budget, Press, NAMES};
 
@@ -35,7 +34,8 @@ fn bad(flag: &str, msg: impl std::fmt::Display) -> anyhow::Error {
 
 impl PressFlags {
     /// The press to apply, or None without `--press`.
-    pub fn resolve(&self) -> anyhow::Result<Option<PressPlan>> {
+    /// `default_every`: stages/press_eval.toml's `press_every` (the caller reads it).
+    pub fn resolve(&self, default_every: usize) -> anyhow::Result<Option<PressPlan>> {
         let Some(name) = &self.press else {
             if self.ratio.is_some() || self.press_every.is_some() {
                 return Err(bad("--press", "--ratio / --press-every need --press NAME"));
@@ -54,7 +54,7 @@ impl PressFlags {
         if !(0.0..1.0).contains(&ratio) {
             return Err(bad("--ratio", format!("{ratio} is outside [0, 1)")));
         }
-        let every: usize = or_default(self.press_every, "press_eval", "press_every")?;
+        let every = self.press_every.unwrap_or(default_every);
         Ok(Some(PressPlan {
             name: name.clone(),
             press,

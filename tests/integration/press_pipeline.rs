@@ -137,7 +137,7 @@ fn press_matrix_has_every_cell_and_one_new_press_is_one_column() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(
-        line(&text, "press_eval").contains("items: 3 computed, 15 cached"),
+        line(&text, "press_eval").contains("items: 3 computed, 18 cached"),
         "{text}"
     );
     assert!(line(&text, "tasks").starts_with("cached"), "{text}");
