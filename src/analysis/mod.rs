@@ -2,6 +2,8 @@
 //! takes a `LazyFrame` (from [`scan`]) and returns a small `DataFrame`; the
 //! `analyze` stage writes them out, `summary` flattens them for duckdb.
 
+pub mod attention_output;
+pub mod attention_stats;
 pub mod columns;
 pub mod press_figures;
 pub mod rejections_table;

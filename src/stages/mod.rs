@@ -7,6 +7,7 @@
 //! that work per item, `compute_item` (the contract is in `crate::dag::item`).
 //! The DAG gets them as a value: [`registry`].
 pub mod analyze;
+pub mod attention;
 pub mod chunk;
 pub mod common;
 pub mod fetch;
@@ -31,6 +32,7 @@ pub fn registry() -> Registry {
         perplexity::KIND,
         press_eval::KIND,
         analyze::KIND,
+        attention::KIND,
         plot::KIND,
         rekv::KIND,
         report::KIND,

@@ -180,7 +180,8 @@ fn run(ctx: &StageCtx) -> Result<()> {
     let mut columns: Vec<(String, f64)> = vec![("no_press".into(), 0.0)];
     for p in &x.presses {
         for &r in &x.ratios {
-            if !columns.contains(&(p.clone(), r)) && !(p == "no_press" && r == 0.0) {
+            // (no_press, 0) is the reference column, already there.
+            if !columns.contains(&(p.clone(), r)) {
                 columns.push((p.clone(), r));
             }
         }
