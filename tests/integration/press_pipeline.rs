@@ -1,6 +1,7 @@
 //! The press_eval stage on the real model through the runner: every cell of
 //! the retention table, one new press computing only its column, and a bad
-//! ratio or press refused before anything runs.
+//! ratio or press refused before anything runs; the attention analysis
+//! beside it.
 
 use crate::sandbox::{
     essays_dir, smollm2_gguf, stderr, stdout, Sandbox, ESSAYS_SHA256, SMOLLM2_SHA256,
@@ -58,6 +59,12 @@ max_samples = 1
 window = 128
 max_windows = 1
 max_new_tokens = 4
+[stages.attention]
+kind = "attention"
+inputs = {{ model = "model", text = "alice" }}
+window = 128
+max_windows = 1
+n_queries = 16
 "#,
         model = smollm2_gguf().display(),
         msha = SMOLLM2_SHA256,
@@ -127,6 +134,28 @@ fn press_matrix_has_every_cell_and_one_new_press_is_one_column() {
     let ppl = find("perplexity:alice29", "knorm", 0.5, "ppl").unwrap();
     assert!(r.get(ppl).unwrap().is_finite() && r.get(ppl).unwrap() > 0.0);
     assert!(dir.join("retention_perplexity_alice29.svg").exists());
+
+    // Attention analysis: each (layer, head)'s masses over types × buckets sum to 1.
+    let att = sb.result("p", "attention");
+    let a = kvlab::table::read_parquet(&att.join("attention.parquet")).unwrap();
+    let (l, h) = (
+        a.column("layer").unwrap().i64().unwrap().clone(),
+        a.column("head").unwrap().i64().unwrap().clone(),
+    );
+    let m = a.column("mass").unwrap().f64().unwrap().clone();
+    let sum: f64 = (0..a.height())
+        .filter(|&i| l.get(i) == Some(3) && h.get(i) == Some(2))
+        .map(|i| m.get(i).unwrap())
+        .sum();
+    assert!((sum - 1.0).abs() < 1e-3, "layer 3 head 2: {sum}");
+    for f in [
+        "concentration_heatmap.svg",
+        "token_types.svg",
+        "position_profile.svg",
+        "concentration.parquet",
+    ] {
+        assert!(att.join(f).exists(), "{f}");
+    }
 
     // One more press: only its ratio-0.5 cells are computed.
     sb.write(
