@@ -194,3 +194,38 @@ fn press_matrix_has_every_cell_and_one_new_press_is_one_column() {
         );
     }
 }
+
+#[test]
+fn press_flags_ratio_zero_is_exact_and_bad_values_name_the_flag() {
+    let sb = Sandbox::new("pressflags");
+    let model = smollm2_gguf();
+    let alice = std::env::var("KVLAB_ALICE_TXT").expect("KVLAB_ALICE_TXT: run with `make test`");
+    let m = model.to_str().unwrap();
+    let ppl = |extra: &[&str]| {
+        let mut args = vec!["perplexity", "--model", m, "--text", &alice];
+        args.extend(["--window", "256", "--max-windows", "1", "--json"]);
+        args.extend(extra);
+        let out = sb.kvlab(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+        v["ppl"].as_f64().unwrap()
+    };
+    let none = ppl(&["--press", "no_press", "--ratio", "0"]);
+    assert_eq!(
+        ppl(&["--press", "snapkv", "--ratio", "0"]).to_bits(),
+        none.to_bits()
+    );
+    assert!(ppl(&["--press", "knorm", "--ratio", "0.5"]) > 1.0);
+    for (extra, flag) in [
+        (["--press", "bogus", "--ratio", "0.5"], "--press"),
+        (["--press", "knorm", "--ratio", "1.0"], "--ratio"),
+    ] {
+        let mut args = vec!["perplexity", "--model", m, "--text", &alice];
+        args.extend(extra);
+        let out = sb.kvlab(&args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(flag), "no {flag} in {err}");
+    }
+}
