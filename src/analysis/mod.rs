@@ -2,7 +2,10 @@
 //! takes a `LazyFrame` (from [`scan`]) and returns a small `DataFrame`; the
 //! `analyze` stage writes them out, `summary` flattens them for duckdb.
 
+pub mod attention_output;
+pub mod attention_stats;
 pub mod columns;
+pub mod press_figures;
 pub mod rejections_table;
 pub mod rekv;
 pub mod rekv_figures;
@@ -12,6 +15,7 @@ pub mod spec_compare;
 pub mod summary;
 pub mod task_stats;
 pub mod token_stats;
+pub mod token_type;
 
 use crate::error::{other, Result};
 use polars::prelude::*;

@@ -3,6 +3,7 @@
 mod gguf_path;
 pub mod model_cmds;
 pub mod pipeline_cmds;
+pub mod press_flags;
 pub mod spec_flags;
 mod stage_defaults;
 pub mod stages_cmd;
@@ -121,6 +122,8 @@ pub enum Command {
         json: bool,
         #[command(flatten)]
         spec: spec_flags::SpecFlags,
+        #[command(flatten)]
+        press: press_flags::PressFlags,
     },
     /// Perplexity of a text file in windows (defaults from stages/perplexity.toml).
     Perplexity {
@@ -141,6 +144,8 @@ pub enum Command {
         kv_dtype: Option<String>,
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        press: press_flags::PressFlags,
     },
 }
 
@@ -193,6 +198,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             kv_dtype,
             json,
             spec,
+            press,
         } => model_cmds::generate_cmd(
             &cli.store,
             model_cmds::GenerateArgs {
@@ -207,6 +213,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 kv_dtype,
                 json,
                 spec,
+                press,
             },
         ),
         Command::Perplexity {
@@ -218,6 +225,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             dtype,
             kv_dtype,
             json,
+            press,
         } => model_cmds::perplexity_cmd(
             &cli.store,
             model_cmds::PerplexityArgs {
@@ -229,6 +237,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 dtype,
                 kv_dtype,
                 json,
+                press,
             },
         ),
     }

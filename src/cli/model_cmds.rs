@@ -22,6 +22,7 @@ pub struct GenerateArgs {
     pub kv_dtype: Option<String>,
     pub json: bool,
     pub spec: super::spec_flags::SpecFlags,
+    pub press: super::press_flags::PressFlags,
 }
 
 /// Bad `--dtype` / `--kv-dtype` values, named as flags before any loading.
@@ -41,6 +42,9 @@ pub fn generate_cmd(store: &Path, a: GenerateArgs) -> anyhow::Result<i32> {
     let kv_dtype: String = or_default(a.kv_dtype, "generate", "kv_dtype")?;
     check_dtype_flags(&dtype, &kv_dtype)?;
     let spec = a.spec.resolve(store)?;
+    let press = a
+        .press
+        .resolve(or_default(None, "press_eval", "press_every")?)?;
     let max_tokens: usize = or_default(a.max_tokens, "generate", "max_new_tokens")?;
     let temperature: f64 = or_default(a.temperature, "generate", "temperature")?;
     let seed: u64 = or_default(a.seed, "generate", "seed")?;
@@ -73,6 +77,62 @@ pub fn generate_cmd(store: &Path, a: GenerateArgs) -> anyhow::Result<i32> {
     } else {
         tok.stop_ids()
     };
+    if let Some(p) = press {
+        if spec.is_some() || temperature != 0.0 {
+            anyhow::bail!(input_err(
+                "command line",
+                "--press",
+                "compressed generation is greedy and without speculation"
+            ));
+        }
+        // Prefill, compress, then decode greedily against the compressed cache.
+        let t = std::time::Instant::now();
+        let inputs = kvlab::eval::press_run::PressInputs {
+            anchors: Some(anchor_flags(&tok, &prompt_ids)),
+            repeat_prompt: Some(repeat_prompt(&tok)?),
+        };
+        let ans = kvlab::eval::press_qa::answer(
+            "command line",
+            &model,
+            &prompt_ids,
+            &[],
+            &p.press,
+            &p.budget,
+            &inputs,
+            false,
+            max_tokens,
+            &stop_ids,
+        )?;
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        let text = tok.decode(&ans.new_ids)?;
+        let extra = serde_json::json!({
+            "press": p.name, "ratio": p.ratio,
+            "bytes_before": ans.bytes_before, "bytes_after": ans.bytes_after,
+            "total_ms": ms,
+        });
+        if a.json {
+            let mut v = serde_json::json!({
+                "prompt_ids": prompt_ids, "new_ids": ans.new_ids, "text": text,
+                "dtype": dtype, "kv_dtype": kv_dtype,
+            });
+            if let (serde_json::Value::Object(m), serde_json::Value::Object(e)) = (&mut v, extra) {
+                m.extend(e);
+            }
+            println!("{v}");
+        } else {
+            println!("{text}");
+            eprintln!(
+                "{} prompt tokens, {} new; press {} ratio {}: cache {} -> {} bytes",
+                prompt_ids.len(),
+                ans.new_ids.len(),
+                p.name,
+                p.ratio,
+                ans.bytes_before,
+                ans.bytes_after
+            );
+        }
+        return Ok(0);
+    }
     let (new_ids, ttft_ms, tpot_ms, stop_reason, extra) = if let Some(spec) = spec {
         let run = super::spec_flags::SpecRun {
             target: &model,
@@ -201,6 +261,29 @@ pub struct PerplexityArgs {
     pub dtype: Option<String>,
     pub kv_dtype: Option<String>,
     pub json: bool,
+    pub press: super::press_flags::PressFlags,
+}
+
+/// Special or punctuation per id: the anchors of anchor rules A and C.
+fn anchor_flags(tok: &Tokenizer, ids: &[u32]) -> Vec<bool> {
+    use kvlab::analysis::token_type::{classify, is_anchor};
+    ids.iter()
+        .map(|&i| {
+            is_anchor(classify(
+                &tok.token_text(i).unwrap_or_default(),
+                tok.is_special(i),
+            ))
+        })
+        .collect()
+}
+
+/// kvzip's repeat prompt (kvpress's, for a model without a chat template).
+fn repeat_prompt(tok: &Tokenizer) -> anyhow::Result<Vec<u32>> {
+    Ok([
+        tok.encode("\n\nRepeat the previous context exactly.")?,
+        tok.encode("\n")?,
+    ]
+    .concat())
 }
 
 pub fn perplexity_cmd(store: &Path, a: PerplexityArgs) -> anyhow::Result<i32> {
@@ -232,7 +315,55 @@ pub fn perplexity_cmd(store: &Path, a: PerplexityArgs) -> anyhow::Result<i32> {
             )
         ));
     }
+    let press = a
+        .press
+        .resolve(or_default(None, "press_eval", "press_every")?)?;
     let model = load_model(&path, &dtype, &kv_dtype)?;
+    if let Some(p) = press {
+        // Compressed-cache protocol: each window's first half prefilled and
+        // compressed, its second half scored (--stride is not used).
+        let spec = kvlab::eval::compressed_perplexity::PressSpec {
+            press: &p.press,
+            budget: &p.budget,
+            press_every: p.press_every,
+            inputs: kvlab::eval::press_run::PressInputs {
+                anchors: None,
+                repeat_prompt: Some(repeat_prompt(&tok)?),
+            },
+        };
+        let r = kvlab::eval::compressed_perplexity::compressed_perplexity(
+            "command line",
+            &model,
+            &ids,
+            window,
+            max_windows,
+            Some(&spec),
+        )
+        .map_err(|e| match e {
+            kvlab::Error::Input { field, msg, .. } => {
+                let flag = if field == "ratio" {
+                    "--ratio".to_string()
+                } else {
+                    format!("--{}", field.replace('_', "-"))
+                };
+                anyhow::Error::from(input_err("command line", flag, msg))
+            }
+            e => e.into(),
+        })?;
+        let after = r.bytes_after.iter().sum::<usize>() / r.bytes_after.len().max(1);
+        let before = r.bytes_before.iter().sum::<usize>() / r.bytes_before.len().max(1);
+        if a.json {
+            println!(
+                "{}",
+                serde_json::json!({ "ppl": r.ppl, "tokens": r.tokens, "windows": r.nll_per_window.len(), "window": window, "press": p.name, "ratio": p.ratio, "press_every": p.press_every.unwrap_or(0), "bytes_before": before, "bytes_after": after, "dtype": dtype, "kv_dtype": kv_dtype })
+            );
+        } else {
+            println!("ppl {:.4}", r.ppl);
+            println!("tokens {}", r.tokens);
+            println!("bytes {before} -> {after}");
+        }
+        return Ok(0);
+    }
     let r = perplexity(&model, &ids, window, stride, max_windows)?;
     if a.json {
         println!(

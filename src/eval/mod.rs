@@ -3,7 +3,9 @@
 pub mod cache_speedup;
 pub mod compressed_perplexity;
 pub mod perplexity;
+pub mod press_qa;
 pub mod press_run;
+pub mod press_tables;
 pub mod qa_metrics;
 pub mod two_stage;
 

@@ -1,6 +1,7 @@
-//! Answer metrics of extractive QA: exact match, token F1 and ROUGE-L F1,
+//! Answer metrics of generated answers: exact match, token F1 and ROUGE-L F1,
 //! after SQuAD's normalization (lowercase, no punctuation, no articles,
-//! single spaces); each the best over the reference answers.
+//! single spaces), each the best over the reference answers; and `contains`
+//! (RULER's string match: the fraction of answers found in the prediction).
 
 fn normalize(s: &str) -> Vec<String> {
     let lower: String = s
@@ -27,6 +28,22 @@ fn best(pred: &str, answers: &[String], f: fn(&[String], &[String]) -> f64) -> f
         .iter()
         .map(|a| f(&p, &normalize(a)))
         .fold(0.0, f64::max)
+}
+
+/// Fraction of `answers` that occur in `pred`, word-bounded, after normalization.
+pub fn contains(pred: &str, answers: &[String]) -> f64 {
+    if answers.is_empty() {
+        return 0.0;
+    }
+    let p = format!(" {} ", normalize(pred).join(" "));
+    let hit = answers
+        .iter()
+        .filter(|a| {
+            let a = normalize(a).join(" ");
+            !a.is_empty() && p.contains(&format!(" {a} "))
+        })
+        .count();
+    hit as f64 / answers.len() as f64
 }
 
 pub fn exact_match(pred: &str, answers: &[String]) -> f64 {

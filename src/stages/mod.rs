@@ -7,6 +7,7 @@
 //! that work per item, `compute_item` (the contract is in `crate::dag::item`).
 //! The DAG gets them as a value: [`registry`].
 pub mod analyze;
+pub mod attention;
 pub mod chunk;
 pub mod common;
 pub mod fetch;
@@ -16,6 +17,7 @@ pub mod generate_tables;
 pub mod perplexity;
 pub mod plot;
 pub mod precompute;
+pub mod press_eval;
 pub mod rekv;
 pub mod report;
 pub mod spec_compare;
@@ -31,7 +33,9 @@ pub fn registry() -> Registry {
         tasks::KIND,
         generate::KIND,
         perplexity::KIND,
+        press_eval::KIND,
         analyze::KIND,
+        attention::KIND,
         plot::KIND,
         rekv::KIND,
         precompute::KIND,

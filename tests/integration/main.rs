@@ -6,6 +6,7 @@ mod engine_cli;
 mod items;
 mod layering;
 mod pipeline_cache;
+mod press_pipeline;
 mod rekv_pipeline;
 mod report_page;
 mod sandbox;
