@@ -14,6 +14,7 @@ pub mod loaded;
 pub mod model;
 pub mod model_source;
 pub mod plot;
+pub mod report;
 pub mod stages;
 pub mod store;
 pub mod table;

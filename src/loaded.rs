@@ -1,7 +1,7 @@
 //! Tokenizers and models loaded once per process. Items are computed from
 //! their specs alone, so each one names its model file; consecutive items of
-//! a stage name the same file, and this keeps the last one loaded instead of
-//! parsing the GGUF again for every item.
+//! a stage name the same files, and this keeps the last few loaded instead
+//! of parsing the GGUF again for every item.
 
 use crate::error::Result;
 use crate::model::Model;
@@ -9,25 +9,31 @@ use crate::tokenizer::Tokenizer;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-/// The most recently loaded value per key; one entry bounds memory to one model.
-struct Last<K, V>(Mutex<Option<(K, Arc<V>)>>);
+/// The last few loaded values, most recent last. Three entries hold a
+/// target, a draft and an intermediate model (a speculative cascade).
+struct Last<K, V>(Mutex<Vec<(K, Arc<V>)>>);
+
+const KEEP: usize = 3;
 
 impl<K: PartialEq, V> Last<K, V> {
     const fn new() -> Self {
-        Last(Mutex::new(None))
+        Last(Mutex::new(Vec::new()))
     }
 
     fn get_or_load(&self, key: K, load: impl FnOnce() -> Result<V>) -> Result<Arc<V>> {
-        let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((k, v)) = slot.as_ref() {
-            if *k == key {
-                return Ok(v.clone());
-            }
+        let mut slots = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = slots.iter().position(|(k, _)| *k == key) {
+            let hit = slots.remove(i);
+            let v = hit.1.clone();
+            slots.push(hit);
+            return Ok(v);
         }
-        // Drop the old value before loading the new one (peak memory).
-        *slot = None;
+        // Drop the oldest before loading the new one (peak memory).
+        if slots.len() >= KEEP {
+            slots.remove(0);
+        }
         let v = Arc::new(load()?);
-        *slot = Some((key, v.clone()));
+        slots.push((key, v.clone()));
         Ok(v)
     }
 }

@@ -6,6 +6,7 @@
 #   make peers            both peers below
 #   make peers-hf         peers/venv: pinned torch (CPU, no nvidia wheels) + transformers + gguf
 #   make peers-llamacpp   peers/llama.cpp/build/bin/{llama-bench,llama-perplexity,llama-simple}
+#   make peers-kvpress    kvpress 0.5.5 in peers/venv; make press-fixtures rewrites tests/fixtures/press
 #   make peers-data       peers/data/alice29.txt (Brotli 1.2.1 sdist test data)
 #   make peers-ppl        llama.cpp perplexity of alice29.txt, 512-token chunks
 #   make bench [BENCH_ARGS="--engines llamacpp,hf --rounds 5"]   tools/bench.py
@@ -40,7 +41,7 @@ BROTLI_SDIST    := $(PEERS_DIR)/dl/brotli-$(BROTLI_VER).tar.gz
 BROTLI_SHA      := 02b2f7b5a83485efe448a44ddf7983def05c3bb1dcf917d4f7154070260e13de
 ALICE_SHA       := 7467306ee0feed4971260f3c87421154a05be571d944e9cb021a5713700c38f0
 
-.PHONY: peers peers-hf peers-llamacpp peers-data peers-ppl bench
+.PHONY: peers peers-hf peers-llamacpp peers-data peers-ppl bench peers-kvpress press-fixtures
 
 peers: peers-hf peers-llamacpp peers-data
 
@@ -63,6 +64,17 @@ $(PEERS_VENV)/.installed: tools/requirements-peers.txt tools/torch_cpu_stubs.py
 	assert not torch.cuda.is_available(); \
 	print("peers venv ok: torch", torch.__version__, "transformers", transformers.__version__)'
 	touch $@
+
+# kvpress (tools/requirements-kvpress.txt) for the press parity fixtures.
+peers-kvpress: $(PEERS_VENV)/.kvpress
+
+$(PEERS_VENV)/.kvpress: tools/requirements-kvpress.txt | $(PEERS_VENV)/.installed
+	$(PEERS_PY) -m pip install -q --no-deps -r tools/requirements-kvpress.txt
+	$(PEERS_PY) -c 'import kvpress; print("kvpress ok")'
+	touch $@
+
+press-fixtures: peers-kvpress
+	$(PEERS_PY) tools/press_fixtures.py --out tests/fixtures/press
 
 # --- llama.cpp ---------------------------------------------------------------
 # The llama.cpp copy vendored in the llama-cpp-python sdist. `--no-binary` names

@@ -3,6 +3,12 @@
 //! `analyze` stage writes them out, `summary` flattens them for duckdb.
 
 pub mod columns;
+pub mod rejections_table;
+pub mod rekv;
+pub mod rekv_figures;
+pub mod rekv_output;
+pub mod rekv_verdict;
+pub mod spec_compare;
 pub mod summary;
 pub mod task_stats;
 pub mod token_stats;
@@ -30,5 +36,7 @@ pub fn scan(path: &Path) -> Result<LazyFrame> {
     )?)
 }
 
+#[cfg(test)]
+pub(crate) mod rekv_testdata;
 #[cfg(test)]
 pub(crate) mod testdata;

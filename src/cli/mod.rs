@@ -2,6 +2,8 @@
 
 pub mod model_cmds;
 pub mod pipeline_cmds;
+pub mod spec_flags;
+pub mod stages_cmd;
 pub mod store_cmds;
 
 use clap::{Parser, Subcommand};
@@ -76,6 +78,14 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Stage kinds: inputs, outputs and parameters (defaults and docs from stages/<kind>.toml).
+    Stages {
+        /// Show only this kind, with every doc line.
+        kind: Option<String>,
+        /// Print a JSON array instead.
+        #[arg(long)]
+        json: bool,
+    },
     /// Fetch a pinned model or dataset (see stages/pins.toml) into the store; print its path.
     Fetch { pin: String },
     /// Generate a continuation of one prompt (defaults from stages/generate.toml).
@@ -103,9 +113,12 @@ pub enum Command {
         /// KV-cache storage: auto, f32, f16 or bf16.
         #[arg(long)]
         kv_dtype: Option<String>,
-        /// Print a JSON object: prompt_ids, new_ids, text, ttft_ms, tpot_ms.
+        /// Print a JSON object: prompt_ids, new_ids, text, ttft_ms, tpot_ms
+        /// (with speculation also drafted, accepted, acceptance_rate, mean_accepted_len).
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        spec: spec_flags::SpecFlags,
     },
     /// Perplexity of a text file in windows (defaults from stages/perplexity.toml).
     Perplexity {
@@ -164,6 +177,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         } => pipeline_cmds::status(&cli.store, &pipeline, preset.as_deref(), json),
         Command::Verify { repair } => store_cmds::verify(&cli.store, repair),
         Command::Gc { dry_run } => store_cmds::gc(&cli.store, dry_run),
+        Command::Stages { kind, json } => stages_cmd::stages(kind.as_deref(), json),
         Command::Fetch { pin } => store_cmds::fetch(&cli.store, &pin),
         Command::Generate {
             model,
@@ -176,6 +190,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             dtype,
             kv_dtype,
             json,
+            spec,
         } => model_cmds::generate_cmd(
             &cli.store,
             model_cmds::GenerateArgs {
@@ -189,6 +204,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 dtype,
                 kv_dtype,
                 json,
+                spec,
             },
         ),
         Command::Perplexity {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 /// `given`, or the default of `key` in `stages/<kind>.toml` (the only place
 /// defaults live; a missing or mistyped default is a bug in that file).
-fn or_default<T: serde::de::DeserializeOwned>(
+pub(crate) fn or_default<T: serde::de::DeserializeOwned>(
     given: Option<T>,
     kind: &str,
     key: &str,
@@ -27,7 +27,7 @@ fn or_default<T: serde::de::DeserializeOwned>(
     Ok(value.try_into()?)
 }
 
-fn gguf_of(path: &Path) -> anyhow::Result<PathBuf> {
+pub(crate) fn gguf_of(path: &Path) -> anyhow::Result<PathBuf> {
     if path.is_dir() {
         anyhow::bail!(input_err(path.display(), "--model", "generate/perplexity need a GGUF (its tokenizer); HF directories are loaded by the engine API only"));
     }
@@ -45,6 +45,7 @@ pub struct GenerateArgs {
     pub dtype: Option<String>,
     pub kv_dtype: Option<String>,
     pub json: bool,
+    pub spec: super::spec_flags::SpecFlags,
 }
 
 /// Bad `--dtype` / `--kv-dtype` values, named as flags before any loading.
@@ -63,6 +64,7 @@ pub fn generate_cmd(store: &Path, a: GenerateArgs) -> anyhow::Result<i32> {
     let dtype: String = or_default(a.dtype, "generate", "dtype")?;
     let kv_dtype: String = or_default(a.kv_dtype, "generate", "kv_dtype")?;
     check_dtype_flags(&dtype, &kv_dtype)?;
+    let spec = a.spec.resolve(store)?;
     let max_tokens: usize = or_default(a.max_tokens, "generate", "max_new_tokens")?;
     let temperature: f64 = or_default(a.temperature, "generate", "temperature")?;
     let seed: u64 = or_default(a.seed, "generate", "seed")?;
@@ -90,6 +92,38 @@ pub fn generate_cmd(store: &Path, a: GenerateArgs) -> anyhow::Result<i32> {
         )),
     };
     let model = load_model(&path, &dtype, &kv_dtype)?;
+    let stop_ids = if a.prompt_ids_file.is_some() {
+        vec![]
+    } else {
+        tok.stop_ids()
+    };
+    if let Some(spec) = spec {
+        let run = super::spec_flags::SpecRun {
+            target: &model,
+            target_path: &path,
+            dtype: &dtype,
+            kv_dtype: &kv_dtype,
+            max_tokens,
+            temperature,
+            seed,
+            stop_ids,
+        };
+        let (gen, extra) = run.generate(&spec, &prompt_ids)?;
+        let text = tok.decode(&gen.new_ids)?;
+        print_generation(
+            a.json,
+            &prompt_ids,
+            &gen.new_ids,
+            &text,
+            gen.ttft_ms,
+            gen.tpot_ms,
+            &gen.stop_reason,
+            &dtype,
+            &kv_dtype,
+            Some(extra),
+        );
+        return Ok(0);
+    }
     let gen = generate(
         &model,
         &prompt_ids,
@@ -97,37 +131,72 @@ pub fn generate_cmd(store: &Path, a: GenerateArgs) -> anyhow::Result<i32> {
             max_new_tokens: max_tokens,
             temperature,
             seed,
-            stop_ids: if a.prompt_ids_file.is_some() {
-                vec![]
-            } else {
-                tok.stop_ids()
-            },
+            stop_ids,
         },
     )?;
     let text = tok.decode(&gen.new_ids)?;
-    if a.json {
-        let v = serde_json::json!({
+    print_generation(
+        a.json,
+        &prompt_ids,
+        &gen.new_ids,
+        &text,
+        gen.ttft_ms,
+        gen.tpot_ms,
+        &gen.stop_reason,
+        &dtype,
+        &kv_dtype,
+        None,
+    );
+    Ok(0)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn print_generation(
+    json: bool,
+    prompt_ids: &[u32],
+    new_ids: &[u32],
+    text: &str,
+    ttft_ms: f64,
+    tpot_ms: f64,
+    stop_reason: &str,
+    dtype: &str,
+    kv_dtype: &str,
+    spec: Option<serde_json::Value>,
+) {
+    if json {
+        let mut v = serde_json::json!({
             "prompt_ids": prompt_ids,
-            "new_ids": gen.new_ids,
+            "new_ids": new_ids,
             "text": text,
-            "ttft_ms": gen.ttft_ms,
-            "tpot_ms": gen.tpot_ms,
-            "stop_reason": gen.stop_reason,
+            "ttft_ms": ttft_ms,
+            "tpot_ms": tpot_ms,
+            "stop_reason": stop_reason,
             "dtype": dtype,
             "kv_dtype": kv_dtype,
         });
+        if let (Some(serde_json::Value::Object(extra)), serde_json::Value::Object(m)) =
+            (&spec, &mut v)
+        {
+            m.extend(extra.clone());
+        }
         println!("{v}");
     } else {
         println!("{text}");
         eprintln!(
             "{} prompt tokens, {} new; ttft {:.1} ms, tpot {:.2} ms",
             prompt_ids.len(),
-            gen.new_ids.len(),
-            gen.ttft_ms,
-            gen.tpot_ms
+            new_ids.len(),
+            ttft_ms,
+            tpot_ms
         );
+        if let Some(s) = spec {
+            eprintln!(
+                "speculative: drafted {}, accepted {}, acceptance rate {:.3}, mean accepted length {:.2}",
+                s["drafted"], s["accepted"], s["acceptance_rate"].as_f64().unwrap_or(0.0),
+                s["mean_accepted_len"].as_f64().unwrap_or(0.0)
+            );
+        }
     }
-    Ok(0)
 }
 
 /// Token ids as JSON (`[1, 2, 3]`) or whitespace-separated integers.

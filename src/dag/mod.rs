@@ -10,6 +10,7 @@ pub mod runner;
 pub mod slurm;
 pub mod slurm_config;
 pub mod stage;
+pub mod stage_docs;
 pub mod status;
 
 pub use plan::Plan;

@@ -2,4 +2,7 @@
 
 pub mod early_exit;
 pub mod generate;
+pub mod method;
 pub mod sampling;
+pub mod spec;
+pub mod warp;

@@ -2,6 +2,7 @@
 
 pub mod cache;
 mod file;
+pub mod press;
 pub mod rope;
 
 #[cfg(test)]

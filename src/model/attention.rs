@@ -273,6 +273,21 @@ impl Attention {
         })
     }
 
+    /// Pre-RoPE queries `[n_heads, T, head_dim]` of `x` (the normed block
+    /// input): what query-statistics presses (expected attention) need.
+    pub fn pre_rope_queries(&self, x: &Tensor) -> Result<Tensor> {
+        let t = x.dim(0)?;
+        let q = self.qkv.forward(x)?.swap_remove(0);
+        Ok(q.reshape((t, self.n_heads, self.head_dim))?
+            .transpose(0, 1)?
+            .contiguous()?)
+    }
+
+    /// The output projection alone, bias included: `[T, n_heads*head_dim] -> [T, hidden]`.
+    pub fn out_proj(&self, x: &Tensor) -> Result<Tensor> {
+        self.o.forward(x)
+    }
+
     /// `x` `[T, hidden]` -> `([T, hidden], observed probabilities)`.
     #[allow(clippy::too_many_arguments)]
     pub fn forward(

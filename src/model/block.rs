@@ -51,6 +51,14 @@ impl Block {
         })
     }
 
+    pub fn attn(&self) -> &Attention {
+        &self.attn
+    }
+
+    pub fn attn_norm(&self) -> &RmsNorm {
+        &self.attn_norm
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub fn forward(
         &self,

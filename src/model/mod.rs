@@ -22,5 +22,5 @@ mod tests;
 
 pub use attention::{Observe, Pool};
 pub use config::{Arch, ModelConfig};
-pub use transformer::{ForwardOpts, ForwardOut, Logits, Model};
+pub use transformer::{ForwardOpts, ForwardOut, LayerInput, Logits, Model};
 pub use weights::{Dtype, LoadOptions};

@@ -2,6 +2,7 @@
 //! forward contract shared by every caller (generation, perplexity,
 //! speculative decoding, presses, RAG fusion, analysis).
 
+use std::ops::Range;
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
@@ -44,6 +45,15 @@ pub struct ForwardOut {
     pub logits: Option<Tensor>,
     /// Per layer run: `[n_heads, n_keys]` (pooled) or `[n_heads, n_q, n_keys]`.
     pub attention: Vec<Tensor>,
+}
+
+/// Where `Model::forward_layers` starts.
+#[derive(Debug, Clone, Copy)]
+pub enum LayerInput<'a> {
+    /// Token ids, embedded first (the layer range must start at 0).
+    Ids(&'a [u32]),
+    /// Hidden states `[T, hidden]` entering the first layer of the range.
+    Hidden(&'a Tensor),
 }
 
 #[derive(Debug, Clone)]
@@ -142,7 +152,28 @@ impl Model {
         cache: &mut KvCache,
         opts: &ForwardOpts,
     ) -> Result<ForwardOut> {
-        crate::threads::run(|| self.forward_on_pool(ids, positions, cache, opts))
+        crate::threads::run(|| self.forward_on_pool(ids, positions, cache, opts, None))
+    }
+
+    /// `forward`, also returning every run layer's pre-RoPE queries
+    /// `[n_heads, T, head_dim]` (for presses that model future queries).
+    pub fn forward_with_queries(
+        &self,
+        ids: &[u32],
+        positions: &[i64],
+        cache: &mut KvCache,
+        opts: &ForwardOpts,
+    ) -> Result<(ForwardOut, Vec<Tensor>)> {
+        let mut queries = Vec::new();
+        let out = crate::threads::run(|| {
+            self.forward_on_pool(ids, positions, cache, opts, Some(&mut queries))
+        })?;
+        Ok((out, queries))
+    }
+
+    /// Layer `layer`'s attention output projection (see `Attention::out_proj`).
+    pub fn out_proj(&self, layer: usize, x: &Tensor) -> Result<Tensor> {
+        self.blocks[layer].attn().out_proj(x)
     }
 
     fn forward_on_pool(
@@ -151,6 +182,7 @@ impl Model {
         positions: &[i64],
         cache: &mut KvCache,
         opts: &ForwardOpts,
+        mut queries: Option<&mut Vec<Tensor>>,
     ) -> Result<ForwardOut> {
         let t = ids.len();
         if t == 0 || positions.len() != t {
@@ -192,6 +224,13 @@ impl Model {
         let cos_sin = self.rope.cos_sin(positions, self.dtype, &self.device)?;
         let mut attention = Vec::new();
         for (l, block) in self.blocks.iter().take(n_run).enumerate() {
+            if let Some(q) = queries.as_deref_mut() {
+                q.push(
+                    block
+                        .attn()
+                        .pre_rope_queries(&block.attn_norm().forward(&x)?)?,
+                );
+            }
             let (y, obs) = block.forward(
                 &x,
                 positions,
@@ -210,6 +249,68 @@ impl Model {
             Logits::All => Some(self.head(&x)?),
         };
         Ok(ForwardOut { logits, attention })
+    }
+
+    /// Runs only `layers` (appending their K/V to `cache`) and returns the
+    /// hidden states after the last of them with logits (final norm + LM
+    /// head) per `logits`. Self-speculation drafts with `Ids` over `0..N` and
+    /// verifies with `Hidden` over `N..L`, so the shallow layers' K/V the
+    /// draft wrote are neither recomputed nor written twice.
+    pub fn forward_layers(
+        &self,
+        input: LayerInput<'_>,
+        positions: &[i64],
+        cache: &mut KvCache,
+        layers: Range<usize>,
+        logits: Logits,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        crate::threads::run(|| {
+            let t = positions.len();
+            if layers.start >= layers.end || layers.end > self.cfg.n_layers {
+                return Err(other(format!(
+                    "forward_layers: layers {layers:?} outside 0..{}",
+                    self.cfg.n_layers
+                )));
+            }
+            if cache.n_layers() != self.cfg.n_layers {
+                return Err(other("forward_layers: cache was not made for this model"));
+            }
+            let mut x = match input {
+                LayerInput::Ids(ids) => {
+                    if layers.start != 0 || ids.len() != t || t == 0 {
+                        return Err(other(
+                            "forward_layers: ids start at layer 0, one per position",
+                        ));
+                    }
+                    if ids.iter().any(|&i| i as usize >= self.cfg.vocab_size) {
+                        return Err(other("forward_layers: token id out of the vocabulary"));
+                    }
+                    let ids_t = Tensor::from_vec(ids.to_vec(), t, &self.device)?;
+                    self.embed.forward(&ids_t, self.dtype)?
+                }
+                LayerInput::Hidden(h) => {
+                    if h.dims() != [t, self.cfg.hidden_size] || t == 0 {
+                        return Err(other(format!(
+                            "forward_layers: hidden {:?} for {t} positions",
+                            h.dims()
+                        )));
+                    }
+                    h.to_dtype(self.dtype)?
+                }
+            };
+            let cos_sin = self.rope.cos_sin(positions, self.dtype, &self.device)?;
+            for l in layers {
+                x = self.blocks[l]
+                    .forward(&x, positions, &self.rope, &cos_sin, cache, l, None)?
+                    .0;
+            }
+            let lg = match logits {
+                Logits::None => None,
+                Logits::Last => Some(self.head(&x.narrow(0, t - 1, 1)?)?),
+                Logits::All => Some(self.head(&x)?),
+            };
+            Ok((x, lg))
+        })
     }
 
     fn head(&self, x: &Tensor) -> Result<Tensor> {

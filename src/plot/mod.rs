@@ -4,7 +4,10 @@
 //! size) and an output path whose extension (`.png` or `.svg`) picks the
 //! format. Stages are thin glue over these functions.
 
+pub mod bars;
 pub mod colors;
+pub mod decor;
+pub mod distribution;
 pub mod figure;
 pub mod font;
 pub mod heatmap;

@@ -1,24 +1,27 @@
 //! Stage `generate`: continuations of prompts -> `outputs.parquet` (one row
-//! per prompt) and `steps.parquet` (one row per decoding step, with TTFT/TPOT).
+//! per prompt × method) and `steps.parquet` (one row per decoding step or
+//! speculative round, with TTFT/TPOT), plus `rejections.parquet` with ReKV.
+//! One item per (model, prompt ids, decoding method): a new prompt or a new
+//! gamma of a sweep is one more item (see `dag::item`).
 
+use super::generate_tables::{assemble, write_item, Row};
 use crate::dag::item::{ItemCtx, StoreFile};
 use crate::dag::params::Params;
 use crate::dag::stage::{StageCtx, StageKind};
 use crate::data::prompts::{load_prompts, DATASETS};
-use crate::decode::generate::{generate, GenerateOpts};
-use crate::error::{other, IoContext, Result};
+use crate::decode::method::{decode, Decoding, Helpers, Speculation, DRAFTS};
+use crate::decode::spec::vocab_digest;
+use crate::error::Result;
 use crate::store::hashing::ids_blake3;
-use crate::table::write_parquet;
 use crate::tokenizer::ChatMessage;
-use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub const KIND: StageKind = StageKind {
     kind: "generate",
-    version: 2,
+    version: 3,
     inputs: &["model", "prompts"],
     all_upstream: false,
-    optional_inputs: &[],
+    optional_inputs: &["draft", "intermediate"],
     unhashed: &[],
     defaults: include_str!("../../stages/generate.toml"),
     resolve,
@@ -38,6 +41,44 @@ struct GenerateParams {
     stop_at_eos: bool,
     dtype: String,
     kv_dtype: String,
+    draft: String,
+    gamma: i64,
+    dynamic_gamma: String,
+    gamma_floor: i64,
+    gamma_cap: i64,
+    self_spec_layers: i64,
+    lookup_ngram: i64,
+    top_k: i64,
+    top_p: f64,
+    rekv: bool,
+    recycle: String,
+    gamma_sweep: Vec<i64>,
+}
+
+impl GenerateParams {
+    /// The speculative settings for one gamma (None for plain decoding).
+    fn speculation(&self, gamma: i64, cascade: bool) -> Option<Speculation> {
+        (self.draft != "none").then(|| Speculation {
+            draft: self.draft.clone(),
+            gamma: gamma.max(0) as usize,
+            dynamic_gamma: self.dynamic_gamma.clone(),
+            gamma_floor: self.gamma_floor.max(0) as usize,
+            gamma_cap: self.gamma_cap.max(0) as usize,
+            self_spec_layers: self.self_spec_layers.max(0) as usize,
+            lookup_ngram: self.lookup_ngram.max(0) as usize,
+            intermediate: cascade,
+            rekv: self.rekv,
+            recycle: self.recycle.clone(),
+        })
+    }
+
+    fn gammas(&self) -> Vec<i64> {
+        if self.gamma_sweep.is_empty() {
+            vec![self.gamma]
+        } else {
+            self.gamma_sweep.clone()
+        }
+    }
 }
 
 fn resolve(p: &mut Params) -> Result<()> {
@@ -60,42 +101,68 @@ fn resolve(p: &mut Params) -> Result<()> {
             format!("{} is outside [0, 10]", g.temperature),
         ));
     }
+    if g.top_k < 0 {
+        return Err(p.err("top_k", "must be >= 0"));
+    }
+    if !(g.top_p > 0.0 && g.top_p <= 1.0) {
+        return Err(p.err("top_p", format!("{} is outside (0, 1]", g.top_p)));
+    }
+    if !DRAFTS.contains(&g.draft.as_str()) {
+        return Err(p.err(
+            "draft",
+            format!("'{}' is not one of {}", g.draft, DRAFTS.join(", ")),
+        ));
+    }
+    for (name, v) in [
+        ("gamma", g.gamma),
+        ("gamma_floor", g.gamma_floor),
+        ("gamma_cap", g.gamma_cap),
+        ("self_spec_layers", g.self_spec_layers),
+        ("lookup_ngram", g.lookup_ngram),
+    ] {
+        if v < 1 {
+            return Err(p.err(name, format!("must be >= 1, got {v}")));
+        }
+    }
+    if let Some(bad) = g.gamma_sweep.iter().find(|&&x| x < 1) {
+        return Err(p.err(
+            "gamma_sweep",
+            format!("every gamma must be >= 1, got {bad}"),
+        ));
+    }
+    if g.draft == "none" {
+        if g.top_k != 0 || g.top_p != 1.0 {
+            return Err(p.err(
+                "top_k",
+                "top_k / top_p apply to speculative decoding only (set draft)",
+            ));
+        }
+        if !g.gamma_sweep.is_empty() {
+            return Err(p.err("gamma_sweep", "a gamma sweep needs a draft (set draft)"));
+        }
+    }
+    for gamma in g.gammas() {
+        if let Some(s) = g.speculation(gamma, false) {
+            let field = if g.gamma_sweep.is_empty() {
+                "gamma"
+            } else {
+                "gamma_sweep"
+            };
+            s.check()
+                .map_err(|(f, m)| p.err(if f == "gamma" { field } else { f }, m))?;
+        }
+    }
     super::common::check_dtype(p, &g.dtype, &g.kv_dtype)
-}
-
-/// Everything that decides a generation besides the model and the prompt;
-/// hashed into every item's key, so changing one recomputes every generation.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Decoding {
-    max_new_tokens: usize,
-    temperature: f64,
-    seed: u64,
-    stop_ids: Vec<u32>,
-    dtype: String,
-    kv_dtype: String,
 }
 
 /// One generation to compute (the item's work; see `dag::item`).
 #[derive(Serialize, Deserialize)]
 struct GenerateWork {
     gguf: StoreFile,
+    draft: Option<StoreFile>,
+    intermediate: Option<StoreFile>,
     prompt_ids: Vec<u32>,
     decoding: Decoding,
-}
-
-/// What an item holds: the tokens, and why generation stopped.
-#[derive(Serialize, Deserialize)]
-struct GeneratedTokens {
-    new_ids: Vec<u32>,
-    stop_reason: String,
-}
-
-/// An item's measurements (manifest provenance, not hashed).
-#[derive(Serialize, Deserialize)]
-struct Timing {
-    ttft_ms: f64,
-    tpot_ms: f64,
-    step_ms: Vec<f64>,
 }
 
 fn run(ctx: &StageCtx) -> Result<()> {
@@ -113,21 +180,51 @@ fn run(ctx: &StageCtx) -> Result<()> {
             .err("inputs.prompts", "empty dataset: no prompts"));
     }
     let tok = crate::loaded::tokenizer(&gguf)?;
-    let decoding = Decoding {
-        max_new_tokens: g.max_new_tokens as usize,
-        temperature: g.temperature,
-        seed: g.seed as u64,
-        stop_ids: if g.stop_at_eos {
-            tok.stop_ids()
-        } else {
-            vec![]
-        },
-        dtype: g.dtype.clone(),
-        kv_dtype: g.kv_dtype.clone(),
+    let helper = |role: &str| -> Result<Option<(StoreFile, String)>> {
+        if !ctx.inputs.contains_key(role) {
+            return Ok(None);
+        }
+        let path = ctx.input_file(role, ".gguf")?;
+        let digest = vocab_digest_of(&path)?;
+        if digest != vocab_digest_of(&gguf)? {
+            return Err(ctx.params.err(
+                &format!("inputs.{role}"),
+                "its vocabulary differs from the target's (a draft must share the tokenizer)",
+            ));
+        }
+        let a = ctx.input(role)?;
+        Ok(Some((StoreFile::of(a, &path), a.manifest.content_digest())))
     };
+    let draft = helper("draft")?;
+    let intermediate = helper("intermediate")?;
+    if g.draft == "model" && draft.is_none() {
+        return Err(ctx.params.err(
+            "inputs.draft",
+            "draft = \"model\" needs a `draft` input (a fetch stage of a GGUF)",
+        ));
+    }
+    let methods: Vec<Decoding> = g
+        .gammas()
+        .into_iter()
+        .map(|gamma| Decoding {
+            max_new_tokens: g.max_new_tokens as usize,
+            temperature: g.temperature,
+            top_k: g.top_k as usize,
+            top_p: g.top_p,
+            seed: g.seed as u64,
+            stop_ids: if g.stop_at_eos {
+                tok.stop_ids()
+            } else {
+                vec![]
+            },
+            dtype: g.dtype.clone(),
+            kv_dtype: g.kv_dtype.clone(),
+            spec: g.speculation(gamma, intermediate.is_some()),
+        })
+        .collect();
     let digest = model.manifest.content_digest();
-    let mut prompt_ids = Vec::with_capacity(prompts.len());
-    let mut specs = Vec::with_capacity(prompts.len());
+    let mut rows = Vec::new();
+    let mut specs = Vec::new();
     for p in &prompts {
         let text = if g.chat {
             tok.apply_chat_template(
@@ -141,136 +238,58 @@ fn run(ctx: &StageCtx) -> Result<()> {
             p.text.clone()
         };
         let ids = tok.encode_for_model(&text)?;
-        let preimage = serde_json::json!({
-            "model": digest,
-            "prompt": ids_blake3(&ids),
-            "decoding": decoding,
-        });
-        let work = GenerateWork {
-            gguf: StoreFile::of(model, &gguf),
-            prompt_ids: ids.clone(),
-            decoding: decoding.clone(),
-        };
-        specs.push(ctx.item_spec(
-            preimage,
-            serde_json::to_value(work).expect("work serializes"),
-        ));
-        prompt_ids.push(ids);
-    }
-    let mut progress = ctx.progress(specs.len() as u64, "prompts");
-    let items = ctx.items(&specs, &mut progress)?;
-    let method = if g.temperature > 0.0 {
-        "sample"
-    } else {
-        "greedy"
-    };
-    let mut out = OutputRows::default();
-    let mut steps = StepRows::default();
-    for ((p, ids), item) in prompts.iter().zip(&prompt_ids).zip(&items) {
-        let gen: GeneratedTokens = read_json(&item.path("generation.json"))?;
-        let timing: Timing = serde_json::from_value(item.manifest.provenance.measurements.clone())
-            .map_err(|e| other(format!("item {}: measurements: {e}", item.key())))?;
-        let sample = format!("{}-{}", g.dataset, p.id);
-        for (i, ms) in timing.step_ms.iter().enumerate() {
-            steps.sample.push(sample.clone());
-            steps.step.push(i as i64);
-            steps.step_ms.push(*ms);
-            steps.ttft_ms.push(timing.ttft_ms);
-            steps.tpot_ms.push(timing.tpot_ms);
-            steps.n_tokens.push(gen.new_ids.len() as i64);
+        for d in &methods {
+            let preimage = serde_json::json!({
+                "model": digest,
+                "draft": draft.as_ref().map(|x| &x.1),
+                "intermediate": intermediate.as_ref().map(|x| &x.1),
+                "prompt": ids_blake3(&ids),
+                "decoding": d,
+            });
+            let work = GenerateWork {
+                gguf: StoreFile::of(model, &gguf),
+                draft: draft.as_ref().map(|x| x.0.clone()),
+                intermediate: intermediate.as_ref().map(|x| x.0.clone()),
+                prompt_ids: ids.clone(),
+                decoding: d.clone(),
+            };
+            specs.push(ctx.item_spec(
+                preimage,
+                serde_json::to_value(work).expect("work serializes"),
+            ));
+            rows.push(Row {
+                sample: format!("{}-{}", g.dataset, p.id),
+                prompt: p.text.clone(),
+                prompt_tokens: ids.len(),
+                method: d.method(),
+                gamma: d.spec.as_ref().map(|s| s.gamma).unwrap_or(0),
+            });
         }
-        out.sample.push(sample);
-        out.prompt.push(p.text.clone());
-        out.prompt_tokens.push(ids.len() as i64);
-        out.text.push(tok.decode(&gen.new_ids)?);
-        out.new_ids
-            .push(Series::new("".into(), gen.new_ids.clone()));
-        out.n_tokens.push(gen.new_ids.len() as i64);
-        out.ttft_ms.push(timing.ttft_ms);
-        out.tpot_ms.push(timing.tpot_ms);
-        out.stop.push(gen.stop_reason);
     }
-    let n = out.sample.len();
-    let mut outputs = DataFrame::new_infer_height(vec![
-        Column::new("sample".into(), out.sample),
-        Column::new("dataset".into(), vec![g.dataset.clone(); n]),
-        Column::new("method".into(), vec![method.to_string(); n]),
-        Column::new("prompt".into(), out.prompt),
-        Column::new("prompt_tokens".into(), out.prompt_tokens),
-        Column::new("text".into(), out.text),
-        Column::new("new_ids".into(), out.new_ids),
-        Column::new("n_tokens".into(), out.n_tokens),
-        Column::new("ttft_ms".into(), out.ttft_ms),
-        Column::new("tpot_ms".into(), out.tpot_ms),
-        Column::new("stop_reason".into(), out.stop),
-    ])?;
-    write_parquet(&mut outputs, &ctx.out.join("outputs.parquet"))?;
-    let m = steps.sample.len();
-    let mut steps_df = DataFrame::new_infer_height(vec![
-        Column::new("sample".into(), steps.sample),
-        Column::new("method".into(), vec![method.to_string(); m]),
-        Column::new("step".into(), steps.step),
-        Column::new("tokens_accepted".into(), vec![1i64; m]),
-        Column::new("gamma".into(), vec![0i64; m]),
-        Column::new("step_ms".into(), steps.step_ms),
-        Column::new("ttft_ms".into(), steps.ttft_ms),
-        Column::new("tpot_ms".into(), steps.tpot_ms),
-        Column::new("n_tokens".into(), steps.n_tokens),
-    ])?;
-    write_parquet(&mut steps_df, &ctx.out.join("steps.parquet"))
-}
-
-#[derive(Default)]
-struct OutputRows {
-    sample: Vec<String>,
-    prompt: Vec<String>,
-    prompt_tokens: Vec<i64>,
-    text: Vec<String>,
-    new_ids: Vec<Series>,
-    n_tokens: Vec<i64>,
-    ttft_ms: Vec<f64>,
-    tpot_ms: Vec<f64>,
-    stop: Vec<String>,
-}
-
-#[derive(Default)]
-struct StepRows {
-    sample: Vec<String>,
-    step: Vec<i64>,
-    step_ms: Vec<f64>,
-    ttft_ms: Vec<f64>,
-    tpot_ms: Vec<f64>,
-    n_tokens: Vec<i64>,
+    let mut progress = ctx.progress(specs.len() as u64, "generations");
+    let items = ctx.items(&specs, &mut progress)?;
+    assemble(&rows, &items, &tok, &g.dataset, ctx.out)
 }
 
 /// One generation, from its spec alone.
 fn compute_item(item: &ItemCtx) -> Result<serde_json::Value> {
     let w: GenerateWork = item.work()?;
     let d = &w.decoding;
-    let model = crate::loaded::model(&item.file(&w.gguf)?, &d.dtype, &d.kv_dtype)?;
-    let opts = GenerateOpts {
-        max_new_tokens: d.max_new_tokens,
-        temperature: d.temperature,
-        seed: d.seed,
-        stop_ids: d.stop_ids.clone(),
+    let load = |f: &StoreFile| crate::loaded::model(&item.file(f)?, &d.dtype, &d.kv_dtype);
+    let target = load(&w.gguf)?;
+    let draft = w.draft.as_ref().map(load).transpose()?;
+    let intermediate = w.intermediate.as_ref().map(load).transpose()?;
+    let helpers = Helpers {
+        draft: draft.as_deref(),
+        intermediate: intermediate.as_deref(),
     };
-    let gen = generate(&model, &w.prompt_ids, &opts)?;
-    let tokens = GeneratedTokens {
-        new_ids: gen.new_ids,
-        stop_reason: gen.stop_reason,
-    };
-    let path = item.out.join("generation.json");
-    let text = serde_json::to_vec(&tokens).expect("tokens serialize");
-    std::fs::write(&path, text).ctx(format!("write {}", path.display()))?;
-    let timing = Timing {
-        ttft_ms: gen.ttft_ms,
-        tpot_ms: gen.tpot_ms,
-        step_ms: gen.step_ms,
-    };
-    Ok(serde_json::to_value(timing).expect("timing serializes"))
+    let origin = format!("item {}", &item.spec.key()[..16]);
+    let out = decode(&target, helpers, &w.prompt_ids, d, &origin)?;
+    write_item(&out, item.out)
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).ctx(format!("read {}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| other(format!("{}: {e}", path.display())))
+/// The vocabulary digest of a GGUF's tokenizer (drafts must match the target).
+fn vocab_digest_of(gguf: &std::path::Path) -> Result<String> {
+    let tok = crate::loaded::tokenizer(gguf)?;
+    Ok(vocab_digest(tok.vocab_size(), Some(&tok)))
 }

@@ -11,8 +11,12 @@ pub mod chunk;
 pub mod common;
 pub mod fetch;
 pub mod generate;
+pub mod generate_tables;
 pub mod perplexity;
 pub mod plot;
+pub mod rekv;
+pub mod report;
+pub mod spec_compare;
 pub mod tasks;
 
 pub use crate::dag::stage::{Registry, StageCtx, StageKind};
@@ -27,6 +31,9 @@ pub fn registry() -> Registry {
         perplexity::KIND,
         analyze::KIND,
         plot::KIND,
+        rekv::KIND,
+        report::KIND,
+        spec_compare::KIND,
     ];
     Registry(KINDS)
 }

@@ -37,7 +37,7 @@ pub struct PlotParams {
 
 impl PlotParams {
     /// The formats, checked: a non-empty subset of png/svg without repeats.
-    fn formats(&self) -> std::result::Result<Vec<Format>, String> {
+    pub fn formats(&self) -> std::result::Result<Vec<Format>, String> {
         let mut out = Vec::new();
         for f in &self.formats {
             let Some(fmt) = Format::parse(f) else {

@@ -177,13 +177,7 @@ fn generate_and_perplexity_stages_write_tables_duckdb_reads() {
     let sb = Sandbox::new("modelstages");
     let mt = std::env::var("KVLAB_MTBENCH").expect("KVLAB_MTBENCH: run with `make test`");
     let alice = std::env::var("KVLAB_ALICE_TXT").expect("KVLAB_ALICE_TXT: run with `make test`");
-    let sha = |p: &str| {
-        let o = std::process::Command::new("sha256sum")
-            .arg(p)
-            .output()
-            .unwrap();
-        stdout(&o).split_whitespace().next().unwrap().to_string()
-    };
+    let sha = crate::sandbox::sha256;
     let p = format!(
         r#"name = "m"
 [stages.model]

@@ -2,38 +2,10 @@
 //! process is byte-identical to the one the runner computes in-process, and a
 //! generate stage costs one item per new prompt.
 
-use crate::sandbox::{count_lines, local_pipeline, smollm2_gguf, stderr, stdout, Sandbox};
-use std::collections::BTreeMap;
+use crate::sandbox::{
+    count_lines, files_but_manifests, local_pipeline, run_ok, sha256, smollm2_gguf, stderr, Sandbox,
+};
 use std::path::{Path, PathBuf};
-
-fn run_ok(sb: &Sandbox, args: &[&str]) -> String {
-    let out = sb.kvlab(args);
-    assert!(
-        out.status.success(),
-        "kvlab {args:?} failed: {}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    stdout(&out)
-}
-
-/// Every file of an object but its manifest, by relative path.
-fn payload(object: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![object.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.file_name().unwrap() != "manifest.json" {
-                let rel = p.strip_prefix(object).unwrap().display().to_string();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
-}
 
 fn object_dir(sb: &Sandbox, key: &str) -> PathBuf {
     sb.store().join("objects").join(&key[..2]).join(key)
@@ -57,7 +29,7 @@ fn specs_of(dir: &Path, kind: &str) -> Vec<(String, PathBuf)> {
 /// Remove the in-process item, recompute it with `kvlab item`, compare bytes.
 fn recompute_in_another_process(sb: &Sandbox, key: &str, spec: &Path) {
     let obj = object_dir(sb, key);
-    let before = payload(&obj);
+    let before = files_but_manifests(&obj);
     assert!(!before.is_empty(), "item {key} has no files");
     let manifest_before: serde_json::Value =
         serde_json::from_slice(&std::fs::read(obj.join("manifest.json")).unwrap()).unwrap();
@@ -65,7 +37,11 @@ fn recompute_in_another_process(sb: &Sandbox, key: &str, spec: &Path) {
     let out = run_ok(sb, &["item", "--spec", spec.to_str().unwrap()]);
     assert!(out.starts_with("computed"), "{out}");
     assert!(out.contains(key), "{out}");
-    assert_eq!(payload(&obj), before, "item {key} differs across processes");
+    assert_eq!(
+        files_but_manifests(&obj),
+        before,
+        "item {key} differs across processes"
+    );
     let manifest_after: serde_json::Value =
         serde_json::from_slice(&std::fs::read(obj.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest_after["outputs"], manifest_before["outputs"]);
@@ -119,11 +95,7 @@ fn chunk_item_from_its_spec_in_another_process_is_byte_identical() {
 
 fn generate_pipeline(max_prompts: usize, max_new_tokens: usize) -> String {
     let mt = std::env::var("KVLAB_MTBENCH").expect("KVLAB_MTBENCH: run with `make test`");
-    let o = std::process::Command::new("sha256sum")
-        .arg(&mt)
-        .output()
-        .unwrap();
-    let mtsha = stdout(&o).split_whitespace().next().unwrap().to_string();
+    let mtsha = sha256(&mt);
     let base = local_pipeline("g", "", "");
     format!(
         r#"{base}

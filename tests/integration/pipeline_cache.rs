@@ -2,20 +2,9 @@
 //! staleness, verification, gc, concurrency, and the Parquet read by duckdb
 //! and polars.
 
-use crate::sandbox::{count_lines, local_pipeline, stderr, stdout, test_python, Sandbox};
+use crate::sandbox::{count_lines, local_pipeline, run_ok, stderr, stdout, test_python, Sandbox};
 
 const STAGES: &[&str] = &["model", "essays", "chunk", "tasks", "analyze", "plot"];
-
-fn run_ok(sb: &Sandbox, args: &[&str]) -> String {
-    let out = sb.kvlab(args);
-    assert!(
-        out.status.success(),
-        "kvlab {args:?} failed: {}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    stdout(&out)
-}
 
 #[test]
 fn rerun_is_a_no_op_and_one_param_reruns_one_stage() {

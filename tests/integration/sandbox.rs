@@ -171,3 +171,42 @@ pub fn count_lines(text: &str, prefix: &str, stage: &str) -> usize {
         })
         .count()
 }
+
+/// Run kvlab and insist it succeeds; its stdout.
+pub fn run_ok(sb: &Sandbox, args: &[&str]) -> String {
+    let out = sb.kvlab(args);
+    assert!(
+        out.status.success(),
+        "kvlab {args:?} failed: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
+/// sha256 of a file, as `sha256sum` prints it.
+pub fn sha256(p: &str) -> String {
+    let o = std::process::Command::new("sha256sum")
+        .arg(p)
+        .output()
+        .unwrap();
+    stdout(&o).split_whitespace().next().unwrap().to_string()
+}
+
+/// Every file under `dir` but manifests, by path relative to `dir`.
+pub fn files_but_manifests(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().unwrap() != "manifest.json" {
+                let rel = p.strip_prefix(dir).unwrap().display().to_string();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}

@@ -3,7 +3,9 @@
 //! array task named and resubmitted alone, and no job for a cached rerun.
 //! Skipped with a message where no Slurm answers.
 
-use crate::sandbox::{assert_all_objects_complete, local_pipeline, stderr, stdout, Sandbox};
+use crate::sandbox::{
+    assert_all_objects_complete, files_but_manifests, local_pipeline, stderr, stdout, Sandbox,
+};
 use std::path::{Path, PathBuf};
 
 fn slurm_up() -> bool {
@@ -28,25 +30,6 @@ fn pipeline(sb: &Sandbox, docs: usize) -> String {
 
 fn chunk_args(p: &str) -> Vec<&str> {
     vec!["run", p, "--stage", "chunk", "--with-deps"]
-}
-
-/// (relative path, bytes) of every file under the store's objects, manifests excluded.
-fn object_payloads(store: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![store.join("objects")];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.file_name().unwrap() != "manifest.json" {
-                let rel = p.strip_prefix(store).unwrap().display().to_string();
-                out.push((rel, std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 fn job_records(store: &Path) -> Vec<PathBuf> {
@@ -81,8 +64,8 @@ fn slurm_run_matches_local_survives_a_killed_task_and_skips_cached_work() {
     let out = local.kvlab(&chunk_args(&lp));
     assert!(out.status.success(), "{}", stderr(&out));
     let (a, b) = (
-        object_payloads(&remote.store()),
-        object_payloads(&local.store()),
+        files_but_manifests(&remote.store().join("objects")),
+        files_but_manifests(&local.store().join("objects")),
     );
     assert_eq!(a.len(), b.len());
     assert!(a == b, "slurm and local objects differ");
