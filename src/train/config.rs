@@ -118,7 +118,7 @@ impl TrainConfig {
                 ),
             );
         }
-        if self.dim % self.n_heads != 0 || (self.dim / self.n_heads) % 2 != 0 {
+        if !self.dim.is_multiple_of(self.n_heads) || !(self.dim / self.n_heads).is_multiple_of(2) {
             return bad(
                 "n_heads",
                 format!(

@@ -247,8 +247,8 @@ impl TrainModel {
                 .transpose(1, 2)?
                 .contiguous()?)
         };
-        let q = self.rope(&heads("self_attn.q_proj")?, &cos, &sin)?;
-        let k = self.rope(&heads("self_attn.k_proj")?, &cos, &sin)?;
+        let q = self.rope(&heads("self_attn.q_proj")?, cos, sin)?;
+        let k = self.rope(&heads("self_attn.k_proj")?, cos, sin)?;
         let v = heads("self_attn.v_proj")?;
         let att = (q.matmul(&k.t()?.contiguous()?)? / (hd as f64).sqrt())?;
         let att = candle_nn::ops::softmax(&att.broadcast_add(mask)?, D::Minus1)?;

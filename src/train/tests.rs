@@ -123,7 +123,11 @@ fn checkpoint_loads_through_the_ordinary_loader_and_cache_matches() {
         .unwrap()
         .logits
         .unwrap();
-    let mine = tm.forward(&[ids.clone()], 2).unwrap().squeeze(0).unwrap();
+    let mine = tm
+        .forward(std::slice::from_ref(&ids), 2)
+        .unwrap()
+        .squeeze(0)
+        .unwrap();
     assert!(
         max_diff(&full, &mine) < 1e-4,
         "loader vs trainer {}",

@@ -166,11 +166,10 @@ pub fn token_stats(
 /// exp(mean nll) and accuracy over the tokens `keep` selects.
 pub fn ppl_acc(stats: &[TokenStat], keep: impl Fn(usize) -> bool) -> (f64, f64, usize) {
     let (mut nll, mut ok, mut n) = (0.0f64, 0usize, 0usize);
-    for (i, s) in stats.iter().enumerate().filter(|(i, _)| keep(*i)) {
+    for (_, s) in stats.iter().enumerate().filter(|(i, _)| keep(*i)) {
         nll += s.nll as f64;
         ok += s.correct as usize;
         n += 1;
-        let _ = i;
     }
     if n == 0 {
         return (f64::NAN, f64::NAN, 0);
