@@ -187,7 +187,7 @@ fn run(ctx: &StageCtx) -> Result<()> {
     };
     let (mut th, mut st, mut ratio, mut tps, mut speed, mut nll, mut agree) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
-    for (i, ((s, t), (o, wall))) in cells.iter().zip(&outs).enumerate() {
+    for ((s, t), (o, wall)) in cells.iter().zip(&outs) {
         let (bo, bwall) = &outs[base(s)];
         let ntok: usize = o.new_ids.iter().map(|v| v.len()).sum();
         let nexit: usize = o.exited.iter().flatten().filter(|&&e| e).count();
@@ -198,7 +198,6 @@ fn run(ctx: &StageCtx) -> Result<()> {
             .zip(&bo.new_ids)
             .map(|(a, b)| a.iter().zip(b).take_while(|(x, y)| x == y).count())
             .sum();
-        let _ = i;
         th.push(*t);
         st.push(s.clone());
         ratio.push(nexit as f64 / nsteps.max(1) as f64);

@@ -197,6 +197,16 @@ fn run(ctx: &StageCtx) -> Result<()> {
             ),
         ));
     }
+    if ids.len() - n_train < cfg.seq_len + 1 {
+        return Err(ctx.params.err(
+            "val_fraction",
+            format!(
+                "the validation split has {} tokens, fewer than one window of {}",
+                ids.len() - n_train,
+                cfg.seq_len + 1
+            ),
+        ));
+    }
     let corpus = Corpus::from_ids(ids, vocab, &cfg)?;
     let r = run_lego(&cfg, &corpus, Some(ctx.out))?;
     write_parquet(
