@@ -19,7 +19,7 @@ pub const KIND: StageKind = StageKind {
     inputs: &["train"],
     all_upstream: false,
     optional_inputs: &["model", "text"],
-    unhashed: &["formats"],
+    unhashed: &[],
     defaults: include_str!("../../stages/lego_cache_speedup.toml"),
     resolve,
     run,

@@ -18,7 +18,7 @@ pub const KIND: StageKind = StageKind {
     inputs: &["train"],
     all_upstream: false,
     optional_inputs: &["model", "text"],
-    unhashed: &["formats"],
+    unhashed: &[],
     defaults: include_str!("../../stages/lego_early_exit.toml"),
     resolve,
     run,

@@ -19,7 +19,7 @@ pub const KIND: StageKind = StageKind {
     inputs: &["text"],
     all_upstream: false,
     optional_inputs: &["model"],
-    unhashed: &["formats"],
+    unhashed: &[],
     defaults: include_str!("../../stages/lego_train.toml"),
     resolve,
     run,
@@ -51,7 +51,6 @@ struct LegoTrainParams {
     val_fraction: f64,
     max_val_windows: i64,
     seed: i64,
-    formats: Vec<String>,
 }
 
 fn config(p: &Params) -> Result<TrainConfig> {
@@ -122,7 +121,6 @@ fn config(p: &Params) -> Result<TrainConfig> {
             ))
         }
     };
-    super::common::figure_formats(p, &x.formats)?;
     Ok(TrainConfig {
         seq_len: x.seq_len as usize,
         dim: x.dim as usize,
@@ -257,12 +255,6 @@ fn run(ctx: &StageCtx) -> Result<()> {
         }
     }
     let fig = Figure::new("LEGO loss curves", "step", "loss (nats/token)");
-    for f in super::common::figure_formats(ctx.params, &x.formats)? {
-        line_chart(
-            &fig,
-            &lines,
-            &ctx.out.join(format!("loss_curves.{}", f.ext())),
-        )?;
-    }
+    line_chart(&fig, &lines, &ctx.out.join("loss_curves.svg"))?;
     Ok(())
 }

@@ -10,7 +10,10 @@ use crate::error::Result;
 use crate::eval::two_stage::{route_tokens, two_stage, RoutedToken};
 use crate::model::weights::LoadOptions;
 use crate::model::Model;
-use crate::plot::{histogram, line_chart, Figure, Line, Series};
+use crate::plot::decor::RefLine;
+use crate::plot::distribution::{step_histograms, Panel, Steps};
+use crate::plot::histogram::bin_counts;
+use crate::plot::{line_chart, Figure, Line};
 use crate::table::write_parquet;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -21,7 +24,7 @@ pub const KIND: StageKind = StageKind {
     inputs: &["train"],
     all_upstream: false,
     optional_inputs: &[],
-    unhashed: &["formats", "bins"],
+    unhashed: &[],
     defaults: include_str!("../../stages/lego_two_stage.toml"),
     resolve,
     run,
@@ -181,6 +184,16 @@ fn run(ctx: &StageCtx) -> Result<()> {
         "max probability of the shallow head",
         "tokens",
     );
+    let bins = x.bins as usize;
+    let edges: Vec<f64> = (0..=bins).map(|i| i as f64 / bins as f64).collect();
+    let heights: Vec<f64> = bin_counts(&confs, &edges)
+        .into_iter()
+        .map(|c| c as f64)
+        .collect();
+    let panel = [Panel {
+        title: String::new(),
+        steps: vec![Steps::new("validation tokens", edges, heights)],
+    }];
     let pts = |f: fn(&crate::eval::two_stage::TwoStageReport) -> f64| {
         reps.iter().map(|r| (r.threshold, f(r))).collect::<Vec<_>>()
     };
@@ -197,10 +210,13 @@ fn run(ctx: &StageCtx) -> Result<()> {
     );
     for f in super::common::figure_formats(ctx.params, &x.formats)? {
         let e = f.ext();
-        histogram(
+        step_histograms(
             &hist,
-            &[Series::new("validation tokens", confs.clone())],
-            x.bins as usize,
+            &panel,
+            &[RefLine::new(
+                format!("threshold {}", x.threshold),
+                x.threshold,
+            )],
             &ctx.out.join(format!("confidence.{e}")),
         )?;
         line_chart(
