@@ -14,6 +14,10 @@ pub mod fetch;
 pub mod fusion_eval;
 pub mod generate;
 pub mod generate_tables;
+pub mod lego_cache_speedup;
+pub mod lego_early_exit;
+pub mod lego_train;
+pub mod lego_two_stage;
 pub mod perplexity;
 pub mod plot;
 pub mod precompute;
@@ -42,6 +46,10 @@ pub fn registry() -> Registry {
         fusion_eval::KIND,
         report::KIND,
         spec_compare::KIND,
+        lego_train::KIND,
+        lego_two_stage::KIND,
+        lego_early_exit::KIND,
+        lego_cache_speedup::KIND,
     ];
     Registry(KINDS)
 }

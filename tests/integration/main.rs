@@ -5,6 +5,7 @@ mod crash_safety;
 mod engine_cli;
 mod items;
 mod layering;
+mod lego_pipeline;
 mod pipeline_cache;
 mod press_pipeline;
 mod rekv_pipeline;
