@@ -7,7 +7,7 @@ use crate::dag::item::{ItemCtx, StoreFile};
 use crate::dag::params::Params;
 use crate::dag::stage::{StageCtx, StageKind};
 use crate::error::Result;
-use crate::eval::two_stage::{route_tokens, two_stage, RoutedToken};
+use crate::eval::two_stage::{calibrate_threshold, route_tokens, two_stage, RoutedToken};
 use crate::model::weights::LoadOptions;
 use crate::model::Model;
 use crate::plot::decor::RefLine;
@@ -36,6 +36,7 @@ pub const KIND: StageKind = StageKind {
 struct TwoStageParams {
     thresholds: Vec<f64>,
     threshold: f64,
+    target_deep_fraction: f64,
     shallow_layers: i64,
     bins: i64,
     formats: Vec<String>,
@@ -51,6 +52,12 @@ fn resolve(p: &mut Params) -> Result<()> {
     }
     if !(0.0..=1.0).contains(&x.threshold) {
         return Err(p.err("threshold", format!("{} is outside [0, 1]", x.threshold)));
+    }
+    if !(0.0..1.0).contains(&x.target_deep_fraction) {
+        return Err(p.err(
+            "target_deep_fraction",
+            format!("{} is outside [0, 1)", x.target_deep_fraction),
+        ));
     }
     if x.shallow_layers < 0 {
         return Err(p.err("shallow_layers", "must be >= 0"));
@@ -118,6 +125,14 @@ fn run(ctx: &StageCtx) -> Result<()> {
             target: r.5,
         })
         .collect();
+    // Calibrated: the confidence below which the requested fraction of
+    // validation tokens falls (those go deep); otherwise the fixed threshold.
+    let threshold = if x.target_deep_fraction > 0.0 {
+        let confs: Vec<f32> = toks.iter().map(|t| t.shallow_conf).collect();
+        calibrate_threshold(&confs, x.target_deep_fraction)?
+    } else {
+        x.threshold
+    };
     let mut reps = Vec::new();
     for &t in &x.thresholds {
         reps.push(two_stage(&toks, t, ls, ld)?);
@@ -165,9 +180,10 @@ fn run(ctx: &StageCtx) -> Result<()> {
         ),
     ])?;
     write_parquet(&mut routed, &ctx.out.join("routed.parquet"))?;
-    let at = two_stage(&toks, x.threshold, ls, ld)?;
+    let at = two_stage(&toks, threshold, ls, ld)?;
     let summary = serde_json::json!({
-        "shallow_layers": ls, "deep_layers": ld, "threshold": x.threshold,
+        "shallow_layers": ls, "deep_layers": ld, "threshold": threshold,
+        "target_deep_fraction": x.target_deep_fraction,
         "shallow_ratio": at.shallow_ratio, "compute_cost": at.compute_cost,
         "ppl_two_stage": at.ppl_two_stage, "ppl_deep": at.ppl_deep,
         "ppl_shallow": at.ppl_shallow, "acc_two_stage": at.acc_two_stage,
@@ -177,8 +193,8 @@ fn run(ctx: &StageCtx) -> Result<()> {
     let confs: Vec<f64> = rows.iter().map(|r| r.0 as f64).collect();
     let hist = Figure::new(
         format!(
-            "shallow-head confidence (threshold {}: {:.0}% shallow)",
-            x.threshold,
+            "shallow-head confidence (threshold {:.3}: {:.0}% shallow)",
+            threshold,
             100.0 * at.shallow_ratio
         ),
         "max probability of the shallow head",
@@ -213,10 +229,7 @@ fn run(ctx: &StageCtx) -> Result<()> {
         step_histograms(
             &hist,
             &panel,
-            &[RefLine::new(
-                format!("threshold {}", x.threshold),
-                x.threshold,
-            )],
+            &[RefLine::new(format!("threshold {threshold:.3}"), threshold)],
             &ctx.out.join(format!("confidence.{e}")),
         )?;
         line_chart(
