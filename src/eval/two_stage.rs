@@ -141,3 +141,38 @@ pub fn two_stage(
         top1_agreement: agree as f64 / n,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(conf: f32) -> RoutedToken {
+        RoutedToken {
+            shallow_conf: conf,
+            shallow_nll: 1.0,
+            deep_nll: 0.5,
+            shallow_top1: 1,
+            deep_top1: 2,
+            target: 2,
+        }
+    }
+
+    #[test]
+    fn calibrated_threshold_sends_the_requested_fraction_deep() {
+        // Distinct confidences in a scrambled order.
+        let confs: Vec<f32> = (0..200).map(|i| ((i * 37) % 200) as f32 / 200.0).collect();
+        let toks: Vec<RoutedToken> = confs.iter().map(|&c| token(c)).collect();
+        for below in [0.1, 0.3, 0.5, 0.8] {
+            let t = calibrate_threshold(&confs, below).unwrap();
+            let rep = two_stage(&toks, t, 2, 4).unwrap();
+            assert!(
+                (rep.shallow_ratio - (1.0 - below)).abs() < 1e-9,
+                "below {below}: threshold {t} left {} shallow",
+                rep.shallow_ratio
+            );
+            assert!((rep.compute_cost - (1.0 - rep.shallow_ratio * 0.5)).abs() < 1e-9);
+        }
+        assert!(calibrate_threshold(&confs, 1.0).is_err());
+        assert!(calibrate_threshold(&[], 0.5).is_err());
+    }
+}
