@@ -16,7 +16,12 @@ work=/tmp/kvlab-gpu
 out=${OUT:-$work/out}
 mkdir -p "$work" "$out"
 [ -f "$bin_xz" ] || { echo "gpu_check: no $bin_xz (run make cuda here and carry it)" >&2; exit 2; }
-xz -dc "$bin_xz" > "$work/kvlab"
+if command -v xz >/dev/null; then
+    xz -dc "$bin_xz" > "$work/kvlab"
+else
+    python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
+        "$bin_xz" "$work/kvlab"
+fi
 chmod +x "$work/kvlab"
 
 # The binary links libcuda (the driver's), cuBLAS, cuRAND and the CUDA 13

@@ -94,7 +94,10 @@ pub(crate) fn device_mask(
     }
     let (h, t, l) = (heads.len(), q_pos.len(), heads[0].len());
     let q: Vec<f32> = q_pos.iter().map(|&p| p as f32).collect();
-    let k: Vec<f32> = heads.iter().flat_map(|ks| ks.iter().map(|&p| p as f32)).collect();
+    let k: Vec<f32> = heads
+        .iter()
+        .flat_map(|ks| ks.iter().map(|&p| p as f32))
+        .collect();
     let q = Tensor::from_vec(q, (1, 1, t, 1), dev)?;
     let k = Tensor::from_vec(k, (h, 1, 1, l), dev)?;
     let d = q.broadcast_sub(&k)?; // [h, 1, t, l]: q - k

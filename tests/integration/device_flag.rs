@@ -25,7 +25,11 @@ fn one_line_exit_2(out: &std::process::Output, needles: &[&str]) {
 /// A perplexity stage of `model` over a short local text (`model` is never
 /// loaded where planning fails first).
 fn pipeline(sb: &Sandbox, model: &Path, device_line: &str) -> PathBuf {
-    let file = if device_line.is_empty() { "p.toml" } else { "q.toml" };
+    let file = if device_line.is_empty() {
+        "p.toml"
+    } else {
+        "q.toml"
+    };
     let text = sb.write("t.txt", &"The cache keeps keys and values. ".repeat(8));
     let (model, text) = (model.to_str().unwrap(), text.to_str().unwrap());
     let p = format!(
@@ -48,8 +52,18 @@ fn cuda_from_a_cpu_build_is_one_line_and_exit_2() {
     let model = tiny("llama_gqa_tied");
     let (m, i) = (model.to_str().unwrap(), ids.to_str().unwrap());
     for args in [
-        vec!["generate", "--model", m, "--prompt", "hi", "--device", "cuda"],
-        vec!["perplexity", "--model", m, "--text", i, "--device", "cuda:1"],
+        vec![
+            "generate", "--model", m, "--prompt", "hi", "--device", "cuda",
+        ],
+        vec![
+            "perplexity",
+            "--model",
+            m,
+            "--text",
+            i,
+            "--device",
+            "cuda:1",
+        ],
         vec!["forward", "--model", m, "--ids", i, "--device", "cuda"],
     ] {
         let out = sb.kvlab(&args);
@@ -97,14 +111,20 @@ fn cpu_device_keeps_the_keys() {
         v.as_array().unwrap().iter().map(row).collect()
     };
     let cached = states(&plain, &[]);
-    assert!(cached.iter().all(|s| s.ends_with("\"cached\"")), "{cached:?}");
+    assert!(
+        cached.iter().all(|s| s.ends_with("\"cached\"")),
+        "{cached:?}"
+    );
     assert_eq!(states(&plain, &["--device", "cpu"]), cached);
     let explicit = pipeline(&sb, &model, "device = \"cpu\"");
     assert_eq!(states(&explicit, &[]), cached);
     if cfg!(feature = "cuda") {
         let cuda = states(&plain, &["--device", "cuda"]);
         assert_eq!(cuda.iter().filter(|s| s.ends_with("\"cached\"")).count(), 2);
-        assert!(cuda.contains(&"\"ppl\" \"missing\"".to_string()), "{cuda:?}");
+        assert!(
+            cuda.contains(&"\"ppl\" \"missing\"".to_string()),
+            "{cuda:?}"
+        );
     }
 }
 
