@@ -81,12 +81,11 @@ impl Params {
             t.remove(*k);
         }
         if let Some(toml::Value::String(d)) = t.remove("device") {
-            let kind = crate::device::DeviceSpec::parse(&d).ok();
-            match kind.and_then(crate::device::DeviceSpec::key_kind) {
-                Some(k) => t.insert("device".into(), k.into()),
-                // Rejected at resolve time unless it is cpu.
-                None => None,
-            };
+            // Unparseable names never get here: resolve rejects them.
+            let spec = crate::device::DeviceSpec::parse(&d).ok();
+            if let Some(kind) = spec.and_then(crate::device::DeviceSpec::key_kind) {
+                t.insert("device".into(), kind.into());
+            }
         }
         serde_json::to_value(&t).expect("TOML values map to JSON")
     }
