@@ -201,7 +201,8 @@ def weight_bytes(model, tied):
 
 
 def run_shape(name, s, a, bw):
-    root = "/dev/shm" if shutil.disk_usage("/dev/shm").free > 40e9 else a.work
+    shm = os.path.isdir("/dev/shm") and shutil.disk_usage("/dev/shm").free > 40e9
+    root = "/dev/shm" if shm else a.work  # RAM-backed: writing 16 GB takes seconds
     ck = os.path.join(root, f"kvlab-ck-{name}")
     model = make_model(s, a.seed)
     try:
