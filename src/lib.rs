@@ -7,6 +7,7 @@ pub mod cpu;
 pub mod dag;
 pub mod data;
 pub mod decode;
+pub mod device;
 pub mod error;
 pub mod eval;
 pub mod kv;
@@ -27,7 +28,8 @@ pub mod train;
 
 pub use error::{Error, Result};
 
-/// The compute device this build targets, recorded in keys and provenance.
+/// The devices this build can run on, recorded in provenance (not in keys:
+/// see `device` and `store::hashing::stage_preimage`).
 pub fn device_name() -> &'static str {
     if cfg!(feature = "cuda") {
         "cuda"

@@ -39,17 +39,22 @@ impl<K: PartialEq, V> Last<K, V> {
 }
 
 static TOKENIZER: Last<PathBuf, Tokenizer> = Last::new();
-static MODEL: Last<(PathBuf, String, String), Model> = Last::new();
+static MODEL: Last<(PathBuf, String, String, String), Model> = Last::new();
 
 /// The tokenizer in a GGUF's metadata.
 pub fn tokenizer(gguf: &Path) -> Result<Arc<Tokenizer>> {
     TOKENIZER.get_or_load(gguf.to_path_buf(), || Tokenizer::from_gguf_file(gguf))
 }
 
-/// A model file loaded with `dtype` weights and a `kv_dtype` cache.
-pub fn model(path: &Path, dtype: &str, kv_dtype: &str) -> Result<Arc<Model>> {
-    let key = (path.to_path_buf(), dtype.to_string(), kv_dtype.to_string());
+/// A model file loaded with `dtype` weights and a `kv_dtype` cache on `device`.
+pub fn model(path: &Path, dtype: &str, kv_dtype: &str, device: &str) -> Result<Arc<Model>> {
+    let key = (
+        path.to_path_buf(),
+        dtype.to_string(),
+        kv_dtype.to_string(),
+        device.to_string(),
+    );
     MODEL.get_or_load(key, || {
-        crate::model_source::load_model(path, dtype, kv_dtype)
+        crate::model_source::load_model(path, dtype, kv_dtype, device)
     })
 }

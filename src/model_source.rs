@@ -4,6 +4,7 @@
 use crate::error::{input_err, Result};
 use crate::model::{Dtype, LoadOptions, Model};
 use crate::store::Store;
+use candle_core::Device;
 use std::path::{Path, PathBuf};
 
 /// The `dtype` values stages and commands accept.
@@ -11,16 +12,18 @@ pub const DTYPES: &[&str] = &["quant", "f32", "f16", "bf16"];
 
 /// `quant`: projection weights kept in their GGUF blocks (Q4_1 and Q8_0 through
 /// kvlab's own kernels, Q5_x re-quantized to Q8_0), f32 activations;
-/// the others dequantize every weight to that float type.
-pub fn load_options(dtype: &str) -> Option<LoadOptions> {
+/// the others dequantize every weight to that float type. Off the CPU,
+/// `quant` is bf16 (kvlab's quantized kernels are CPU code).
+pub fn load_options(dtype: &str, device: &Device) -> Option<LoadOptions> {
     let mut o = LoadOptions::f32();
     match dtype {
-        "quant" => return Some(LoadOptions::quantized()),
+        "quant" if device.is_cpu() => return Some(LoadOptions::quantized()),
+        "quant" | "bf16" => o.dtype = Dtype::BF16,
         "f32" => {}
         "f16" => o.dtype = Dtype::F16,
-        "bf16" => o.dtype = Dtype::BF16,
         _ => return None,
     }
+    o.device = device.clone();
     Some(o)
 }
 
@@ -65,9 +68,24 @@ pub fn resolve_model(model: &str, store: &Path) -> Result<PathBuf> {
     ))
 }
 
-/// Load a GGUF file or an HF directory with the given dtype and cache dtype.
-pub fn load_model(path: &Path, dtype: &str, kv_dtype: &str) -> Result<Model> {
-    let mut opts = load_options(dtype).ok_or_else(|| {
+/// The first of `dtype`, `kv_dtype`, `device` that names no known value (or
+/// a device this build lacks), as (field, message).
+pub fn invalid_load(dtype: &str, kv_dtype: &str, device: &str) -> Option<(&'static str, String)> {
+    invalid_dtype(dtype, kv_dtype).or_else(|| {
+        crate::device::DeviceSpec::parse(device)
+            .err()
+            .map(|m| ("device", m))
+    })
+}
+
+/// Load a GGUF file or an HF directory with the given dtype, cache dtype
+/// and device (`cpu`, `cuda`, `cuda:N`).
+pub fn load_model(path: &Path, dtype: &str, kv_dtype: &str, device: &str) -> Result<Model> {
+    let dev = match crate::device::DeviceSpec::parse(device) {
+        Ok(_) => crate::device::open(device)?,
+        Err(m) => return Err(input_err(path.display(), "device", m)),
+    };
+    let mut opts = load_options(dtype, &dev).ok_or_else(|| {
         input_err(
             path.display(),
             "dtype",

@@ -1,5 +1,6 @@
 //! The `kvlab` command line: raw arguments -> validated plans -> library calls.
 
+mod forward_cmd;
 mod gguf_path;
 pub mod model_cmds;
 pub mod pipeline_cmds;
@@ -52,6 +53,9 @@ pub enum Command {
         /// A Slurm setting, overriding [executor.slurm] (repeatable), e.g. partition=gpu.
         #[arg(long = "slurm", value_name = "KEY=VALUE")]
         slurm: Vec<String>,
+        /// Run every model stage on this device (cpu, cuda, cuda:N), over its `device` parameter.
+        #[arg(long)]
+        device: Option<String>,
     },
     /// Compute and publish one item: from a spec file, or task INDEX of a Slurm job directory.
     Item {
@@ -69,6 +73,9 @@ pub enum Command {
         preset: Option<String>,
         #[arg(long)]
         json: bool,
+        /// As `kvlab run --device` (the keys depend on it).
+        #[arg(long)]
+        device: Option<String>,
     },
     /// Re-hash every published file; exit 1 naming each corrupt one.
     Verify {
@@ -116,6 +123,9 @@ pub enum Command {
         /// KV-cache storage: auto, f32, f16 or bf16.
         #[arg(long)]
         kv_dtype: Option<String>,
+        /// cpu, cuda or cuda:N (CUDA needs a `make cuda` build).
+        #[arg(long)]
+        device: Option<String>,
         /// Print a JSON object: prompt_ids, new_ids, text, ttft_ms, tpot_ms
         /// (with speculation also drafted, accepted, acceptance_rate, mean_accepted_len).
         #[arg(long)]
@@ -142,11 +152,19 @@ pub enum Command {
         dtype: Option<String>,
         #[arg(long)]
         kv_dtype: Option<String>,
+        /// cpu, cuda or cuda:N (CUDA needs a `make cuda` build).
+        #[arg(long)]
+        device: Option<String>,
         #[arg(long)]
         json: bool,
         #[command(flatten)]
         press: press_flags::PressFlags,
     },
+    /// Plumbing: one forward pass over token ids from a model file or HF
+    /// directory, writing last-position logits and layer K/V as safetensors,
+    /// then timed greedy decoding (for tools/gpu_check.sh).
+    #[command(hide = true)]
+    Forward(forward_cmd::ForwardArgs),
 }
 
 /// Run the parsed command; the returned code is the process exit status.
@@ -161,10 +179,12 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             write_specs,
             executor,
             slurm,
+            device,
         } => pipeline_cmds::run(
             &cli.store,
             &pipeline,
             preset.as_deref(),
+            device.as_deref(),
             kvlab::dag::runner::RunOptions {
                 stages,
                 with_deps,
@@ -181,7 +201,14 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             pipeline,
             preset,
             json,
-        } => pipeline_cmds::status(&cli.store, &pipeline, preset.as_deref(), json),
+            device,
+        } => pipeline_cmds::status(
+            &cli.store,
+            &pipeline,
+            preset.as_deref(),
+            device.as_deref(),
+            json,
+        ),
         Command::Verify { repair } => store_cmds::verify(&cli.store, repair),
         Command::Gc { dry_run } => store_cmds::gc(&cli.store, dry_run),
         Command::Stages { kind, json } => stages_cmd::stages(kind.as_deref(), json),
@@ -196,6 +223,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             seed,
             dtype,
             kv_dtype,
+            device,
             json,
             spec,
             press,
@@ -211,6 +239,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 seed,
                 dtype,
                 kv_dtype,
+                device,
                 json,
                 spec,
                 press,
@@ -224,6 +253,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             max_windows,
             dtype,
             kv_dtype,
+            device,
             json,
             press,
         } => model_cmds::perplexity_cmd(
@@ -236,9 +266,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 max_windows,
                 dtype,
                 kv_dtype,
+                device,
                 json,
                 press,
             },
         ),
+        Command::Forward(a) => forward_cmd::forward(&cli.store, a),
     }
 }

@@ -6,7 +6,7 @@ use super::stage_defaults::or_default;
 use kvlab::decode::generate::{generate, GenerateOpts};
 use kvlab::error::input_err;
 use kvlab::eval::perplexity::perplexity;
-use kvlab::model_source::{invalid_dtype, load_model, resolve_model};
+use kvlab::model_source::{invalid_load, load_model, resolve_model};
 use kvlab::tokenizer::{ChatMessage, Tokenizer};
 use std::path::{Path, PathBuf};
 
@@ -20,14 +20,16 @@ pub struct GenerateArgs {
     pub seed: Option<u64>,
     pub dtype: Option<String>,
     pub kv_dtype: Option<String>,
+    pub device: Option<String>,
     pub json: bool,
     pub spec: super::spec_flags::SpecFlags,
     pub press: super::press_flags::PressFlags,
 }
 
-/// Bad `--dtype` / `--kv-dtype` values, named as flags before any loading.
-fn check_dtype_flags(dtype: &str, kv_dtype: &str) -> anyhow::Result<()> {
-    match invalid_dtype(dtype, kv_dtype) {
+/// Bad `--dtype` / `--kv-dtype` / `--device` values (CUDA in a CPU-only
+/// build too), named as flags before any loading.
+pub(crate) fn check_load_flags(dtype: &str, kv_dtype: &str, device: &str) -> anyhow::Result<()> {
+    match invalid_load(dtype, kv_dtype, device) {
         Some((field, msg)) => {
             let flag = format!("--{}", field.replace('_', "-"));
             anyhow::bail!(input_err("command line", flag, msg))
@@ -37,10 +39,11 @@ fn check_dtype_flags(dtype: &str, kv_dtype: &str) -> anyhow::Result<()> {
 }
 
 pub fn generate_cmd(store: &Path, a: GenerateArgs) -> anyhow::Result<i32> {
-    let path = gguf_of(&resolve_model(&a.model, store)?)?;
     let dtype: String = or_default(a.dtype, "generate", "dtype")?;
     let kv_dtype: String = or_default(a.kv_dtype, "generate", "kv_dtype")?;
-    check_dtype_flags(&dtype, &kv_dtype)?;
+    let device: String = or_default(a.device, "generate", "device")?;
+    check_load_flags(&dtype, &kv_dtype, &device)?;
+    let path = gguf_of(&resolve_model(&a.model, store)?)?;
     let spec = a.spec.resolve(store)?;
     let press = a
         .press
@@ -71,7 +74,7 @@ pub fn generate_cmd(store: &Path, a: GenerateArgs) -> anyhow::Result<i32> {
             "give --prompt TEXT or --prompt-ids-file FILE"
         )),
     };
-    let model = load_model(&path, &dtype, &kv_dtype)?;
+    let model = load_model(&path, &dtype, &kv_dtype, &device)?;
     let stop_ids = if a.prompt_ids_file.is_some() {
         vec![]
     } else {
@@ -139,6 +142,7 @@ pub fn generate_cmd(store: &Path, a: GenerateArgs) -> anyhow::Result<i32> {
             target_path: &path,
             dtype: &dtype,
             kv_dtype: &kv_dtype,
+            device: &device,
             max_tokens,
             temperature,
             seed,
@@ -231,7 +235,7 @@ fn print_generation(
 }
 
 /// Token ids as JSON (`[1, 2, 3]`) or whitespace-separated integers.
-fn read_ids(f: &Path) -> anyhow::Result<Vec<u32>> {
+pub(crate) fn read_ids(f: &Path) -> anyhow::Result<Vec<u32>> {
     let s =
         std::fs::read_to_string(f).map_err(|e| input_err(f.display(), "--prompt-ids-file", e))?;
     if let Ok(v) = serde_json::from_str::<Vec<u32>>(&s) {
@@ -260,6 +264,7 @@ pub struct PerplexityArgs {
     pub max_windows: Option<usize>,
     pub dtype: Option<String>,
     pub kv_dtype: Option<String>,
+    pub device: Option<String>,
     pub json: bool,
     pub press: super::press_flags::PressFlags,
 }
@@ -287,13 +292,14 @@ fn repeat_prompt(tok: &Tokenizer) -> anyhow::Result<Vec<u32>> {
 }
 
 pub fn perplexity_cmd(store: &Path, a: PerplexityArgs) -> anyhow::Result<i32> {
-    let path = gguf_of(&resolve_model(&a.model, store)?)?;
     let window: usize = or_default(a.window, "perplexity", "window")?;
     let stride = a.stride.unwrap_or(window);
     let max_windows: usize = or_default(a.max_windows, "perplexity", "max_windows")?;
     let dtype: String = or_default(a.dtype, "perplexity", "dtype")?;
     let kv_dtype: String = or_default(a.kv_dtype, "perplexity", "kv_dtype")?;
-    check_dtype_flags(&dtype, &kv_dtype)?;
+    let device: String = or_default(a.device, "perplexity", "device")?;
+    check_load_flags(&dtype, &kv_dtype, &device)?;
+    let path = gguf_of(&resolve_model(&a.model, store)?)?;
     if window < 2 || stride == 0 || stride > window {
         anyhow::bail!(input_err(
             "command line",
@@ -318,7 +324,7 @@ pub fn perplexity_cmd(store: &Path, a: PerplexityArgs) -> anyhow::Result<i32> {
     let press = a
         .press
         .resolve(or_default(None, "press_eval", "press_every")?)?;
-    let model = load_model(&path, &dtype, &kv_dtype)?;
+    let model = load_model(&path, &dtype, &kv_dtype, &device)?;
     if let Some(p) = press {
         // Compressed-cache protocol: each window's first half prefilled and
         // compressed, its second half scored (--stride is not used).

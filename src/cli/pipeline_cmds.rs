@@ -5,18 +5,37 @@ use kvlab::dag::item::ItemSpec;
 use kvlab::dag::runner::{self, RunOptions};
 use kvlab::dag::{slurm, slurm_config};
 use kvlab::dag::{status, Plan};
+use kvlab::device::DeviceSpec;
+use kvlab::error::input_err;
 use kvlab::store::publish::Outcome;
 use kvlab::store::Store;
 use std::path::Path;
+
+/// The plan with `--device` set on every stage that has a `device`
+/// parameter; a bad name is reported as the flag's.
+fn load_plan(pipeline: &Path, preset: Option<&str>, device: Option<&str>) -> anyhow::Result<Plan> {
+    let mut everywhere = toml::Table::new();
+    if let Some(d) = device {
+        DeviceSpec::parse(d).map_err(|m| input_err("command line", "--device", m))?;
+        everywhere.insert("device".into(), d.into());
+    }
+    Ok(Plan::load_with(
+        pipeline,
+        preset,
+        &everywhere,
+        kvlab::stages::registry(),
+    )?)
+}
 
 pub fn run(
     store: &Path,
     pipeline: &Path,
     preset: Option<&str>,
+    device: Option<&str>,
     mut opts: RunOptions,
     slurm_settings: Option<Vec<String>>,
 ) -> anyhow::Result<i32> {
-    let plan = Plan::load(pipeline, preset, kvlab::stages::registry())?;
+    let plan = load_plan(pipeline, preset, device)?;
     let cfg = slurm_config::resolve(
         Some((&plan.doc, &plan.file)),
         slurm_settings.as_deref().unwrap_or(&[]),
@@ -66,9 +85,10 @@ pub fn status(
     store: &Path,
     pipeline: &Path,
     preset: Option<&str>,
+    device: Option<&str>,
     json: bool,
 ) -> anyhow::Result<i32> {
-    let plan = Plan::load(pipeline, preset, kvlab::stages::registry())?;
+    let plan = load_plan(pipeline, preset, device)?;
     let store = Store::open(store)?;
     let st = status::status(&plan, &store)?;
     if json {

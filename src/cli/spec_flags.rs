@@ -175,6 +175,7 @@ pub struct SpecRun<'a> {
     pub target_path: &'a Path,
     pub dtype: &'a str,
     pub kv_dtype: &'a str,
+    pub device: &'a str,
     pub max_tokens: usize,
     pub temperature: f64,
     pub seed: u64,
@@ -195,7 +196,7 @@ impl SpecRun<'_> {
             &path.display().to_string(),
             flag,
         )?;
-        Ok(load_model(path, self.dtype, self.kv_dtype)?)
+        Ok(load_model(path, self.dtype, self.kv_dtype, self.device)?)
     }
 
     pub fn generate(

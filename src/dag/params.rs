@@ -73,11 +73,51 @@ impl Params {
     }
 
     /// The parameters as JSON for the preimage, without the `unhashed` ones.
+    /// A `device` parameter is hashed as its kind (`cuda`) and left out when
+    /// it is `cpu`, so CPU keys are the ones made before it existed.
     pub fn to_json(&self, unhashed: &[&str]) -> serde_json::Value {
         let mut t = self.table.clone();
         for k in unhashed {
             t.remove(*k);
         }
+        if let Some(toml::Value::String(d)) = t.remove("device") {
+            // Unparseable names never get here: resolve rejects them.
+            let spec = crate::device::DeviceSpec::parse(&d).ok();
+            if let Some(kind) = spec.and_then(crate::device::DeviceSpec::key_kind) {
+                t.insert("device".into(), kind.into());
+            }
+        }
         serde_json::to_value(&t).expect("TOML values map to JSON")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(device: Option<&str>) -> Params {
+        let mut table = toml::Table::new();
+        table.insert("window".into(), 512.into());
+        if let Some(d) = device {
+            table.insert("device".into(), d.into());
+        }
+        Params {
+            table,
+            file: PathBuf::from("p.toml"),
+            stage: "s".into(),
+        }
+    }
+
+    /// `device = "cpu"` hashes like no device at all (keys from before
+    /// devices stay valid); CUDA ordinals hash as their kind.
+    #[test]
+    fn device_is_hashed_as_its_kind_and_not_for_cpu() {
+        let plain = params(None).to_json(&[]);
+        assert_eq!(params(Some("cpu")).to_json(&[]), plain);
+        if cfg!(feature = "cuda") {
+            let a = params(Some("cuda")).to_json(&[]);
+            assert_ne!(a, plain);
+            assert_eq!(params(Some("cuda:3")).to_json(&[]), a);
+        }
     }
 }

@@ -32,6 +32,18 @@ const TOP_LEVEL: &[&str] = &["name", "description", "stages", "presets", "execut
 
 impl Plan {
     pub fn load(file: &Path, preset: Option<&str>, registry: Registry) -> Result<Plan> {
+        Self::load_with(file, preset, &toml::Table::new(), registry)
+    }
+
+    /// `load`, then `everywhere`'s values set in every stage whose kind has
+    /// that parameter (command-line overrides such as `--device`), before
+    /// each kind checks its parameters.
+    pub fn load_with(
+        file: &Path,
+        preset: Option<&str>,
+        everywhere: &toml::Table,
+        registry: Registry,
+    ) -> Result<Plan> {
         let doc = read_toml(file)?;
         let f = file.display();
         for key in doc.keys() {
@@ -138,6 +150,11 @@ impl Plan {
             {
                 let porigin = format!("presets.{}.{name}", preset.unwrap_or(""));
                 Params::merge(&defaults, po, file, &porigin, &mut table)?;
+            }
+            for (k, v) in everywhere {
+                if defaults.contains_key(k) {
+                    table.insert(k.clone(), v.clone());
+                }
             }
             let mut params = Params {
                 table,

@@ -41,7 +41,12 @@ pub fn sample_from(p: &[f64], rng: &mut impl Rng) -> u32 {
 }
 
 /// Greedy when `temperature` is 0, else a draw from the tempered softmax.
+/// Off the CPU, greedy reads back only the chosen id (the argmax runs on
+/// the device; ties there need not go to the first maximum).
 pub fn next_token(logits: &Tensor, temperature: f64, rng: &mut impl Rng) -> Result<u32> {
+    if temperature <= 0.0 && !logits.device().is_cpu() {
+        return Ok(logits.flatten_all()?.argmax(0)?.to_scalar::<u32>()?);
+    }
     let v: Vec<f32> = logits.flatten_all()?.to_vec1()?;
     Ok(if temperature <= 0.0 {
         argmax(&v)

@@ -39,13 +39,16 @@ impl Rope {
         self.theta
     }
 
-    /// cos and sin tables `[T, d/2]` for the given positions.
+    /// cos and sin tables `[T, d/2]` for the given positions, on `dev`.
     pub fn cos_sin(
         &self,
         positions: &[i64],
         dtype: DType,
         dev: &Device,
     ) -> Result<(Tensor, Tensor)> {
+        if !dev.is_cpu() {
+            return self.cos_sin_on(positions, dtype, dev);
+        }
         let half = self.inv_freq.len();
         let mut cos = Vec::with_capacity(positions.len() * half);
         let mut sin = Vec::with_capacity(positions.len() * half);
@@ -61,6 +64,22 @@ impl Rope {
         let cos = Tensor::from_vec(cos, shape, dev)?.to_dtype(dtype)?;
         let sin = Tensor::from_vec(sin, shape, dev)?.to_dtype(dtype)?;
         Ok((cos, sin))
+    }
+
+    /// `cos_sin` computed on `dev` (the same f32 angles, `p * inv_freq`):
+    /// only the positions and frequencies travel, not the tables.
+    fn cos_sin_on(
+        &self,
+        positions: &[i64],
+        dtype: DType,
+        dev: &Device,
+    ) -> Result<(Tensor, Tensor)> {
+        let half = self.inv_freq.len();
+        let p: Vec<f32> = positions.iter().map(|&p| p as f32).collect();
+        let p = Tensor::from_vec(p, (positions.len(), 1), dev)?;
+        let f = Tensor::from_vec(self.inv_freq.clone(), (1, half), dev)?;
+        let a = p.broadcast_mul(&f)?;
+        Ok((a.cos()?.to_dtype(dtype)?, a.sin()?.to_dtype(dtype)?))
     }
 
     /// Rotates `x` `[heads, T, d]` so that row t sits at `positions[t]`.
@@ -95,5 +114,19 @@ mod tests {
         let z = rope.apply(&x, &[0, 0, 0]).unwrap();
         let d0 = (z - &x).unwrap().abs().unwrap().max_all().unwrap();
         assert_eq!(d0.to_scalar::<f32>().unwrap(), 0.0);
+    }
+
+    /// The device construction of the tables (run here on the CPU) matches
+    /// the host's to f32 rounding of sin/cos.
+    #[test]
+    fn device_tables_match_host_tables() {
+        let rope = Rope::new(64, 500_000.0);
+        let pos: Vec<i64> = (0..300).map(|i| i * 37).collect();
+        let (c, s) = rope.cos_sin(&pos, DType::F32, &Device::Cpu).unwrap();
+        let (dc, ds) = rope.cos_sin_on(&pos, DType::F32, &Device::Cpu).unwrap();
+        for (a, b) in [(c, dc), (s, ds)] {
+            let d = (a - b).unwrap().abs().unwrap().max_all().unwrap();
+            assert!(d.to_scalar::<f32>().unwrap() < 1e-6);
+        }
     }
 }

@@ -8,6 +8,10 @@
 //!
 //! GQA without copying the cache: the n_rep query heads that share a KV head
 //! are stacked as rows, so Q is `[kv, n_rep*T, d]` against K `[kv, L, d]`.
+//!
+//! On the CPU the fused kernels (`cpu::decode_attn`, `cpu::prefill_attn`)
+//! read the cache storage directly; elsewhere (CUDA) the tensor path runs
+//! on the device, with its mask built there from the positions.
 
 use std::ops::Range;
 
@@ -15,6 +19,7 @@ use candle_core::{CpuStorage, DType, Layout, Storage, Tensor};
 use half::{bf16, f16};
 
 use super::linear::{FusedLinear, Linear};
+use super::mask::{build_mask, device_mask, needs_mask};
 use super::norm::Norm;
 use super::role::Role;
 use super::weights::Weights;
@@ -22,7 +27,6 @@ use crate::cpu::decode_attn::decode_attention;
 use crate::cpu::kv_elem::KvElem;
 use crate::cpu::prefill_attn::prefill_attention;
 use crate::cpu::simd_level::SimdLevel;
-use crate::cpu::visible::visible;
 use crate::error::Result;
 use crate::kv::{KvCache, Rope};
 
@@ -56,45 +60,6 @@ pub struct Attention {
     scale: f64,
     /// Per-head norms of q and k before RoPE (QK-norm).
     qk_norm: Option<(Norm, Norm)>,
-}
-
-/// Additive mask `[heads_or_1, 1, T, L]` (0 or -inf), or None when every key
-/// is visible to every query (plain decode).
-fn build_mask(
-    q_pos: &[i64],
-    cache: &KvCache,
-    layer: usize,
-    window: Option<usize>,
-    dev: &candle_core::Device,
-) -> Result<Option<Tensor>> {
-    let visible = |q: i64, k: i64| visible(q, k, window);
-    let heads: Vec<&[i64]> = if cache.is_per_head(layer) {
-        (0..cache.kv_heads())
-            .map(|h| cache.head_positions(layer, h))
-            .collect()
-    } else {
-        vec![cache.positions(layer)]
-    };
-    let all_visible = heads
-        .iter()
-        .all(|ks| q_pos.iter().all(|&q| ks.iter().all(|&k| visible(q, k))));
-    if all_visible {
-        return Ok(None);
-    }
-    let (t, l) = (q_pos.len(), heads[0].len());
-    let mut m = Vec::with_capacity(heads.len() * t * l);
-    for ks in &heads {
-        for &q in q_pos {
-            m.extend(ks.iter().map(|&k| {
-                if visible(q, k) {
-                    0f32
-                } else {
-                    f32::NEG_INFINITY
-                }
-            }));
-        }
-    }
-    Ok(Some(Tensor::from_vec(m, (heads.len(), 1, t, l), dev)?))
 }
 
 /// Where each KV head's `[L, hd]` rows start in the cache's storage.
@@ -140,7 +105,7 @@ macro_rules! with_storage {
 
 /// Runs `f` over the raw storage of `keys`/`vals` `[kv, L, hd]`; None (the
 /// caller takes the tensor path) unless both are f32, f16 or bf16 on CPU with
-/// unit-stride rows.
+/// unit-stride rows (callers skip it off the CPU).
 fn with_heads<R>(
     keys: &Tensor,
     vals: &Tensor,
@@ -350,22 +315,28 @@ impl Attention {
         let vals = cache.v_view(layer)?;
         let l = keys.dim(1)?;
         let scale = self.scale;
-        if t == 1
+        let on_cpu = keys.device().is_cpu();
+        if on_cpu
+            && t == 1
             && observe.is_none()
-            && build_mask(positions, cache, layer, self.window, x.device())?.is_none()
+            && !needs_mask(positions, cache, layer, self.window)
         {
             if let Some(out) = fused_decode(&q, &keys, &vals, nh, scale as f32)? {
                 return Ok((self.o.forward(&out)?, None));
             }
         }
-        if observe.is_none() && std::env::var_os("KVLAB_UNFUSED_PREFILL").is_none() {
+        if on_cpu && observe.is_none() && std::env::var_os("KVLAB_UNFUSED_PREFILL").is_none() {
             let (w, s) = (self.window, scale as f32);
             let out = fused_prefill(&q, &keys, &vals, positions, cache, layer, w, nh, s)?;
             if let Some(out) = out {
                 return Ok((self.o.forward(&out)?, None));
             }
         }
-        let mask = build_mask(positions, cache, layer, self.window, x.device())?;
+        let mask = if on_cpu {
+            build_mask(positions, cache, layer, self.window, x.device())?
+        } else {
+            device_mask(positions, cache, layer, self.window, x.device())?
+        };
         // The cache may be stored narrower than the activations (f16 for f32).
         let (keys, vals) = (keys.to_dtype(q.dtype())?, vals.to_dtype(q.dtype())?);
         // Scaling Q (T rows) is cheaper than scaling the scores (T x L).

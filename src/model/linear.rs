@@ -87,7 +87,7 @@ impl Linear {
 /// it covers.
 fn dense_few_rows(w: &Tensor, x: &Tensor) -> Result<Option<Tensor>> {
     let ((t, k), (n, kw)) = (x.dims2()?, w.dims2()?);
-    if t > matvec::MAX_ROWS || k != kw || !matvec::supports(k) {
+    if !x.device().is_cpu() || t > matvec::MAX_ROWS || k != kw || !matvec::supports(k) {
         return Ok(None);
     }
     if w.dtype() != DType::F32 || x.dtype() != DType::F32 || !w.is_contiguous() {

@@ -12,6 +12,7 @@ pub(crate) mod family;
 pub(crate) mod gguf_check;
 pub(crate) mod gguf_loader;
 pub mod linear;
+pub(crate) mod mask;
 pub mod mlp;
 pub mod norm;
 pub(crate) mod raw;

@@ -137,11 +137,12 @@ impl Weights<'_> {
         }
     }
 
+    /// Converted on the host, then moved: a bf16 upload is half an f32 one.
     fn dense(&self, raw: Raw) -> Result<Tensor> {
         let dt = self.opts.dtype.dtype();
         let t = match raw {
             Raw::Dense(t) => t,
-            Raw::Quant(q) => q.dequantize(&self.opts.device)?,
+            Raw::Quant(q) => q.dequantize(&Device::Cpu)?,
         };
         Ok(t.to_dtype(dt)?.to_device(&self.opts.device)?)
     }
@@ -173,7 +174,8 @@ impl Weights<'_> {
     }
 
     fn weight(&self, raw: Raw) -> Result<Weight> {
-        if self.opts.quantized {
+        // kvlab's quantized kernels are CPU code: dense weights elsewhere.
+        if self.opts.quantized && self.opts.device.is_cpu() {
             self.quant(raw)
         } else {
             Ok(Weight::Dense(self.dense(raw)?))

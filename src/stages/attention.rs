@@ -36,6 +36,7 @@ struct AttentionParams {
     recent: i64,
     dtype: String,
     kv_dtype: String,
+    device: String,
 }
 
 fn resolve(p: &mut Params) -> Result<()> {
@@ -49,7 +50,7 @@ fn resolve(p: &mut Params) -> Result<()> {
     if x.max_windows < 0 || x.n_sink < 0 || x.recent < 0 {
         return Err(p.err("max_windows", "max_windows, n_sink, recent must be >= 0"));
     }
-    super::common::check_dtype(p, &x.dtype, &x.kv_dtype)
+    super::common::check_load(p, &x.dtype, &x.kv_dtype, &x.device)
 }
 
 #[derive(Serialize, Deserialize)]
@@ -63,6 +64,7 @@ struct WindowWork {
     recent: usize,
     dtype: String,
     kv_dtype: String,
+    device: String,
 }
 
 fn run(ctx: &StageCtx) -> Result<()> {
@@ -92,12 +94,13 @@ fn run(ctx: &StageCtx) -> Result<()> {
                     TYPES.iter().position(|x| *x == t).expect("a known type")
                 })
                 .collect();
-            let preimage = serde_json::json!({
+            let mut preimage = serde_json::json!({
                 "model": model.manifest.content_digest(),
                 "ids": ids_blake3(chunk),
                 "n_queries": x.n_queries, "n_sink": x.n_sink, "recent": x.recent,
                 "dtype": x.dtype, "kv_dtype": x.kv_dtype,
             });
+            crate::device::add_to_preimage(&mut preimage, &x.device);
             let work = WindowWork {
                 gguf: StoreFile::of(model, &gguf),
                 ids: chunk.to_vec(),
@@ -107,6 +110,7 @@ fn run(ctx: &StageCtx) -> Result<()> {
                 recent: x.recent as usize,
                 dtype: x.dtype.clone(),
                 kv_dtype: x.kv_dtype.clone(),
+                device: x.device.clone(),
             };
             ctx.item_spec(
                 preimage,
@@ -132,7 +136,7 @@ fn run(ctx: &StageCtx) -> Result<()> {
 
 fn compute_item(item: &ItemCtx) -> Result<serde_json::Value> {
     let w: WindowWork = item.work()?;
-    let model = crate::loaded::model(&item.file(&w.gguf)?, &w.dtype, &w.kv_dtype)?;
+    let model = crate::loaded::model(&item.file(&w.gguf)?, &w.dtype, &w.kv_dtype, &w.device)?;
     let t = w.ids.len();
     let q0 = t - w.n_queries;
     let opts = ForwardOpts {

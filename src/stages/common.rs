@@ -11,9 +11,9 @@ pub fn model_file(ctx: &StageCtx) -> Result<std::path::PathBuf> {
 }
 
 /// `dtype` must name one of the engine's load modes, `kv_dtype` one of its
-/// cache types.
-pub fn check_dtype(p: &Params, dtype: &str, kv_dtype: &str) -> Result<()> {
-    match crate::model_source::invalid_dtype(dtype, kv_dtype) {
+/// cache types, `device` a device this build has.
+pub fn check_load(p: &Params, dtype: &str, kv_dtype: &str, device: &str) -> Result<()> {
+    match crate::model_source::invalid_load(dtype, kv_dtype, device) {
         Some((field, msg)) => Err(p.err(field, msg)),
         None => Ok(()),
     }

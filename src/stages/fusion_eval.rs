@@ -91,6 +91,8 @@ struct EvalWork {
     stop_ids: Vec<u32>,
     dtype: String,
     kv_dtype: String,
+    /// The precompute's device: its KV and this evaluation share one.
+    device: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -136,6 +138,8 @@ fn run(ctx: &StageCtx) -> Result<()> {
     let meta: super::precompute::PrecomputeMeta =
         serde_json::from_slice(&std::fs::read(pre.path("meta.json")).ctx("precompute meta.json")?)
             .map_err(|e| other(format!("precompute meta.json: {e}")))?;
+    // No device in the meta: a CPU precompute (see `PrecomputeMeta::device`).
+    let device = meta.device.clone().unwrap_or_else(|| "cpu".into());
     let idx = read_parquet(&pre.path("index.parquet"))?;
     let mut chunk_item: HashMap<String, (String, Vec<u32>)> = HashMap::new();
     let (doc, cid, items, lists) = (
@@ -206,7 +210,7 @@ fn run(ctx: &StageCtx) -> Result<()> {
             };
             for rate in rates {
                 let seg_keys: Vec<String> = segments.iter().map(|s| ids_blake3(&s.ids)).collect();
-                let preimage = serde_json::json!({
+                let mut preimage = serde_json::json!({
                     "model": digest, "dtype": meta.dtype, "kv_dtype": meta.kv_dtype,
                     "prefix": ids_blake3(&meta.prefix), "segments": seg_keys,
                     "kv_items": segments.iter().map(|s| s.item.clone()).collect::<Vec<_>>(),
@@ -214,6 +218,7 @@ fn run(ctx: &StageCtx) -> Result<()> {
                     "check_layer": x.check_layer, "blend_use_v": x.blend_use_v,
                     "max_new_tokens": x.max_new_tokens, "stop_ids": tok.stop_ids(),
                 });
+                crate::device::add_to_preimage(&mut preimage, &device);
                 let work = EvalWork {
                     gguf: StoreFile::of(model, &gguf),
                     prefix: meta.prefix.clone(),
@@ -227,6 +232,7 @@ fn run(ctx: &StageCtx) -> Result<()> {
                     stop_ids: tok.stop_ids(),
                     dtype: meta.dtype.clone(),
                     kv_dtype: meta.kv_dtype.clone(),
+                    device: device.clone(),
                 };
                 specs.push(ctx.item_spec(
                     preimage,
@@ -384,7 +390,7 @@ fn load_segment(
 /// One (sample, selector, rate), from its spec alone.
 fn compute_item(item: &ItemCtx) -> Result<serde_json::Value> {
     let w: EvalWork = item.work()?;
-    let model = crate::loaded::model(&item.file(&w.gguf)?, &w.dtype, &w.kv_dtype)?;
+    let model = crate::loaded::model(&item.file(&w.gguf)?, &w.dtype, &w.kv_dtype, &w.device)?;
     let method =
         Method::parse(&w.method).ok_or_else(|| other(format!("selector '{}'", w.method)))?;
     // The shared prefix is cached across queries: not part of TTFT.

@@ -41,6 +41,7 @@ struct GenerateParams {
     stop_at_eos: bool,
     dtype: String,
     kv_dtype: String,
+    device: String,
     draft: String,
     gamma: i64,
     dynamic_gamma: String,
@@ -152,7 +153,7 @@ fn resolve(p: &mut Params) -> Result<()> {
                 .map_err(|(f, m)| p.err(if f == "gamma" { field } else { f }, m))?;
         }
     }
-    super::common::check_dtype(p, &g.dtype, &g.kv_dtype)
+    super::common::check_load(p, &g.dtype, &g.kv_dtype, &g.device)
 }
 
 /// One generation to compute (the item's work; see `dag::item`).
@@ -163,6 +164,8 @@ struct GenerateWork {
     intermediate: Option<StoreFile>,
     prompt_ids: Vec<u32>,
     decoding: Decoding,
+    /// Not in `Decoding`, whose JSON is hashed whole: see `device::add_to_preimage`.
+    device: String,
 }
 
 fn run(ctx: &StageCtx) -> Result<()> {
@@ -239,19 +242,21 @@ fn run(ctx: &StageCtx) -> Result<()> {
         };
         let ids = tok.encode_for_model(&text)?;
         for d in &methods {
-            let preimage = serde_json::json!({
+            let mut preimage = serde_json::json!({
                 "model": digest,
                 "draft": draft.as_ref().map(|x| &x.1),
                 "intermediate": intermediate.as_ref().map(|x| &x.1),
                 "prompt": ids_blake3(&ids),
                 "decoding": d,
             });
+            crate::device::add_to_preimage(&mut preimage, &g.device);
             let work = GenerateWork {
                 gguf: StoreFile::of(model, &gguf),
                 draft: draft.as_ref().map(|x| x.0.clone()),
                 intermediate: intermediate.as_ref().map(|x| x.0.clone()),
                 prompt_ids: ids.clone(),
                 decoding: d.clone(),
+                device: g.device.clone(),
             };
             specs.push(ctx.item_spec(
                 preimage,
@@ -275,7 +280,8 @@ fn run(ctx: &StageCtx) -> Result<()> {
 fn compute_item(item: &ItemCtx) -> Result<serde_json::Value> {
     let w: GenerateWork = item.work()?;
     let d = &w.decoding;
-    let load = |f: &StoreFile| crate::loaded::model(&item.file(f)?, &d.dtype, &d.kv_dtype);
+    let load =
+        |f: &StoreFile| crate::loaded::model(&item.file(f)?, &d.dtype, &d.kv_dtype, &w.device);
     let target = load(&w.gguf)?;
     let draft = w.draft.as_ref().map(load).transpose()?;
     let intermediate = w.intermediate.as_ref().map(load).transpose()?;

@@ -32,6 +32,7 @@ struct PerplexityParams {
     max_windows: i64,
     dtype: String,
     kv_dtype: String,
+    device: String,
     text_name: String,
 }
 
@@ -46,7 +47,7 @@ fn resolve(p: &mut Params) -> Result<()> {
     if x.max_windows < 0 {
         return Err(p.err("max_windows", "must be >= 0"));
     }
-    super::common::check_dtype(p, &x.dtype, &x.kv_dtype)
+    super::common::check_load(p, &x.dtype, &x.kv_dtype, &x.device)
 }
 
 /// One window to score (the item's work; see `dag::item`).
@@ -57,6 +58,7 @@ struct WindowWork {
     first: usize,
     dtype: String,
     kv_dtype: String,
+    device: String,
 }
 
 /// What an item holds: the window's summed NLL and how many tokens it scored.
@@ -89,19 +91,21 @@ fn run(ctx: &StageCtx) -> Result<()> {
         .map(|(w, &s)| {
             let chunk = &ids[s..s + window];
             let first = first_scored(w, window, stride);
-            let preimage = serde_json::json!({
+            let mut preimage = serde_json::json!({
                 "model": digest,
                 "ids": ids_blake3(chunk),
                 "first": first,
                 "dtype": x.dtype,
                 "kv_dtype": x.kv_dtype,
             });
+            crate::device::add_to_preimage(&mut preimage, &x.device);
             let work = WindowWork {
                 gguf: StoreFile::of(model, &gguf),
                 ids: chunk.to_vec(),
                 first,
                 dtype: x.dtype.clone(),
                 kv_dtype: x.kv_dtype.clone(),
+                device: x.device.clone(),
             };
             ctx.item_spec(
                 preimage,
@@ -152,7 +156,7 @@ fn run(ctx: &StageCtx) -> Result<()> {
 /// One window's score, from its spec alone.
 fn compute_item(item: &ItemCtx) -> Result<serde_json::Value> {
     let w: WindowWork = item.work()?;
-    let model = crate::loaded::model(&item.file(&w.gguf)?, &w.dtype, &w.kv_dtype)?;
+    let model = crate::loaded::model(&item.file(&w.gguf)?, &w.dtype, &w.kv_dtype, &w.device)?;
     let (nll_sum, scored) = window_nll(&model, &w.ids, w.first)?;
     let out = item.out.join("window.json");
     let text = serde_json::to_vec(&WindowScore { nll_sum, scored }).expect("score serializes");

@@ -33,6 +33,7 @@ pub const KIND: StageKind = StageKind {
 struct PrecomputeParams {
     dtype: String,
     kv_dtype: String,
+    device: String,
     prefix: String,
     codec: String,
     max_chunks: i64,
@@ -49,7 +50,7 @@ fn resolve(p: &mut Params) -> Result<()> {
     if x.max_chunks < 0 {
         return Err(p.err("max_chunks", "must be >= 0"));
     }
-    super::common::check_dtype(p, &x.dtype, &x.kv_dtype)
+    super::common::check_load(p, &x.dtype, &x.kv_dtype, &x.device)
 }
 
 /// One chunk to precompute (the item's work).
@@ -60,6 +61,7 @@ struct ChunkWork {
     ids: Vec<u32>,
     dtype: String,
     kv_dtype: String,
+    device: String,
     codec: String,
 }
 
@@ -69,6 +71,9 @@ pub struct PrecomputeMeta {
     pub prefix: Vec<u32>,
     pub dtype: String,
     pub kv_dtype: String,
+    /// Absent for the CPU, so a CPU run's meta (and key) is as before devices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
 }
 
 fn run(ctx: &StageCtx) -> Result<()> {
@@ -100,7 +105,7 @@ fn run(ctx: &StageCtx) -> Result<()> {
             .get_as_series(i)
             .ok_or_else(|| other(format!("chunks.parquet: row {i} has no token_ids")))?;
         let ids: Vec<u32> = s.u32()?.into_no_null_iter().collect();
-        let preimage = serde_json::json!({
+        let mut preimage = serde_json::json!({
             "model": digest,
             "ids": ids_blake3(&ids),
             "prefix": ids_blake3(&prefix),
@@ -108,12 +113,14 @@ fn run(ctx: &StageCtx) -> Result<()> {
             "kv_dtype": x.kv_dtype,
             "codec": x.codec,
         });
+        crate::device::add_to_preimage(&mut preimage, &x.device);
         let work = ChunkWork {
             gguf: StoreFile::of(model, &gguf),
             prefix: prefix.clone(),
             ids: ids.clone(),
             dtype: x.dtype.clone(),
             kv_dtype: x.kv_dtype.clone(),
+            device: x.device.clone(),
             codec: x.codec.clone(),
         };
         specs.push(ctx.item_spec(
@@ -155,6 +162,7 @@ fn run(ctx: &StageCtx) -> Result<()> {
         prefix,
         dtype: x.dtype,
         kv_dtype: x.kv_dtype,
+        device: (x.device != "cpu").then_some(x.device),
     };
     let path = ctx.out.join("meta.json");
     std::fs::write(&path, serde_json::to_vec(&meta).expect("meta serializes")).ctx(path.display())
@@ -169,7 +177,7 @@ struct Measured {
 /// One chunk's KV and surprisal, from its spec alone.
 fn compute_item(item: &ItemCtx) -> Result<serde_json::Value> {
     let w: ChunkWork = item.work()?;
-    let model = crate::loaded::model(&item.file(&w.gguf)?, &w.dtype, &w.kv_dtype)?;
+    let model = crate::loaded::model(&item.file(&w.gguf)?, &w.dtype, &w.kv_dtype, &w.device)?;
     let codec = Codec::parse(&w.codec).ok_or_else(|| other(format!("codec '{}'", w.codec)))?;
     let t = std::time::Instant::now();
     let prefix_kv = if w.prefix.is_empty() {

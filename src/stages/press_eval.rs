@@ -43,6 +43,7 @@ pub struct PressEvalParams {
     pub max_new_tokens: i64,
     pub dtype: String,
     pub kv_dtype: String,
+    pub device: String,
     pub text_name: String,
 }
 
@@ -80,7 +81,7 @@ fn resolve(p: &mut Params) -> Result<()> {
     if x.max_new_tokens < 1 {
         return Err(p.err("max_new_tokens", "must be >= 1"));
     }
-    super::common::check_dtype(p, &x.dtype, &x.kv_dtype)
+    super::common::check_load(p, &x.dtype, &x.kv_dtype, &x.device)
 }
 
 /// One cell's work (see `dag::item`).
@@ -91,6 +92,7 @@ struct CellWork {
     ratio: f64,
     dtype: String,
     kv_dtype: String,
+    device: String,
     /// Perplexity: the window's ids; QA: the context's.
     ids: Vec<u32>,
     /// Special or punctuation per id (anchor rules A, C).
@@ -246,7 +248,7 @@ fn run(ctx: &StageCtx) -> Result<()> {
                 max_new: q.max_new,
                 stop_ids: q.stop_ids.clone(),
             });
-            let preimage = serde_json::json!({
+            let mut preimage = serde_json::json!({
                 "model": digest,
                 "press": key_press,
                 "ratio": ratio,
@@ -262,12 +264,14 @@ fn run(ctx: &StageCtx) -> Result<()> {
                 "dtype": x.dtype,
                 "kv_dtype": x.kv_dtype,
             });
+            crate::device::add_to_preimage(&mut preimage, &x.device);
             let work = CellWork {
                 gguf: StoreFile::of(model, &gguf),
                 press: key_press.to_string(),
                 ratio: *ratio,
                 dtype: x.dtype.clone(),
                 kv_dtype: x.kv_dtype.clone(),
+                device: x.device.clone(),
                 ids: ids.clone(),
                 anchors: anchor_flags,
                 repeat_prompt: repeat.clone(),
@@ -319,7 +323,7 @@ fn run(ctx: &StageCtx) -> Result<()> {
 fn compute_item(item: &ItemCtx) -> Result<serde_json::Value> {
     let w: CellWork = item.work()?;
     let path = item.file(&w.gguf)?;
-    let model = crate::loaded::model(&path, &w.dtype, &w.kv_dtype)?;
+    let model = crate::loaded::model(&path, &w.dtype, &w.kv_dtype, &w.device)?;
     let press = Press::from_name("press_eval", &w.press)?;
     let budget = Budget::ratio(w.ratio);
     let inputs = PressInputs {

@@ -54,7 +54,10 @@ pub fn stage_preimage(
         "version": version,
         "params": params,
         "inputs": input_digests,
-        "device": crate::device_name(),
+        // Always "cpu", as every key before devices existed had it: the
+        // device a model stage runs on is its `device` parameter (hashed
+        // unless cpu), so device-independent stages stay shared by builds.
+        "device": "cpu",
     })
 }
 

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod crash_safety;
+mod device_flag;
 mod engine_cli;
 mod items;
 mod layering;

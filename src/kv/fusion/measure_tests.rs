@@ -19,7 +19,7 @@ fn kv_file_size_and_load_speed_on_smollm2() {
     let dir = std::env::temp_dir().join(format!("kvlab-kv-measure-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     for kv_dtype in ["f16", "bf16", "f32"] {
-        let m = crate::model_source::load_model(gguf.as_ref(), "quant", kv_dtype).unwrap();
+        let m = crate::model_source::load_model(gguf.as_ref(), "quant", kv_dtype, "cpu").unwrap();
         let t = Instant::now();
         let kv = compute_alone(&m, None, &ids).unwrap().kv;
         let recompute_ms = t.elapsed().as_secs_f64() * 1e3;
