@@ -3,7 +3,7 @@
 
 usage: tools/recycle_bench.py KVLAB GGUF [REPS] [extra kvlab flags...]
 The model drafts for itself as a second instance with its own cache, which a
-StreamingLLM press at ratio 0.7 (re-compressed every 8 positions) shrinks, so
+StreamingLLM press at ratio 0.5 (re-compressed every 8 positions) shrinks, so
 the draft disagrees with the target now and then and there are rejections to
 recycle. Per prompt and recycling mode: tokens, best-of-REPS time per token
 and tokens/s, acceptance, mean accepted length, draft forwards, draft
@@ -23,7 +23,7 @@ PROMPTS = {
             "def add_all(xs, ys):\n    out = []\n    for x, y in zip(xs, ys):\n"
             "        out.append(x + y)\n    return out\n",
 }
-BASE = ["--draft", gguf, "--gamma", "4", "--press", "streaming_llm", "--ratio", "0.7",
+BASE = ["--draft", gguf, "--gamma", "4", "--press", "streaming_llm", "--ratio", "0.5",
         "--press-on", "draft", "--press-every", "8"]
 MODES = [
     ("off", ["--recycle", "off"]),

@@ -26,13 +26,18 @@ fn perplexities(path: &Path) -> Result<HashMap<(String, u64), f64>> {
     for i in 0..df.height() {
         let is_ppl = task.get(i).is_some_and(|t| t.starts_with("perplexity:"))
             && metric.get(i) == Some("ppl");
-        if let (true, Some(p), Some(r), Some(v)) = (is_ppl, press.get(i), ratio.get(i), value.get(i)) {
+        if let (true, Some(p), Some(r), Some(v)) =
+            (is_ppl, press.get(i), ratio.get(i), value.get(i))
+        {
             let e = sums.entry((p.to_string(), r.to_bits())).or_default();
             e.0 += v;
             e.1 += 1;
         }
     }
-    Ok(sums.into_iter().map(|(k, (s, n))| (k, s / n as f64)).collect())
+    Ok(sums
+        .into_iter()
+        .map(|(k, (s, n))| (k, s / n as f64))
+        .collect())
 }
 
 /// `outputs.parquet` of each generate stage by role (the reference first),
@@ -54,7 +59,10 @@ pub fn press_table(inputs: &[(String, &Path)], ppl: Option<&Path>) -> Result<Dat
                 col("tokens_per_s").mean().alias("tokens_per_s"),
                 col("acceptance_rate").mean().alias("acceptance_rate"),
                 col("mean_accepted_len").mean().alias("mean_accepted_len"),
-                col("kv_bytes").cast(DataType::Float64).mean().alias("kv_bytes"),
+                col("kv_bytes")
+                    .cast(DataType::Float64)
+                    .mean()
+                    .alias("kv_bytes"),
                 col("draft_kv_bytes")
                     .cast(DataType::Float64)
                     .mean()
@@ -71,7 +79,11 @@ pub fn press_table(inputs: &[(String, &Path)], ppl: Option<&Path>) -> Result<Dat
         }
     }
     let all = all.ok_or_else(|| crate::error::other("press table: no inputs"))?;
-    let base = all.column("tokens_per_s")?.f64()?.get(0).unwrap_or(f64::NAN);
+    let base = all
+        .column("tokens_per_s")?
+        .f64()?
+        .get(0)
+        .unwrap_or(f64::NAN);
     let ppls = ppl.map(perplexities).transpose()?;
     let (press, ratio, on) = (
         all.column("press")?.str()?.clone(),

@@ -134,7 +134,12 @@ pub fn generate_cmd(store: &Path, a: GenerateArgs) -> anyhow::Result<i32> {
         let (gen, mut extra) = run
             .generate(&spec, &prompt_ids, hook)
             .map_err(super::press_generate::flag_error)?;
-        super::press_generate::add_bytes(&mut extra, &decode_press, gen.kv_bytes, gen.draft_kv_bytes);
+        super::press_generate::add_bytes(
+            &mut extra,
+            &decode_press,
+            gen.kv_bytes,
+            gen.draft_kv_bytes,
+        );
         (
             gen.new_ids,
             gen.ttft_ms,
@@ -167,7 +172,13 @@ pub fn generate_cmd(store: &Path, a: GenerateArgs) -> anyhow::Result<i32> {
             super::press_generate::add_bytes(&mut e, &decode_press, gen.kv_bytes, 0);
             e
         });
-        (gen.new_ids, gen.ttft_ms, gen.tpot_ms, gen.stop_reason, extra)
+        (
+            gen.new_ids,
+            gen.ttft_ms,
+            gen.tpot_ms,
+            gen.stop_reason,
+            extra,
+        )
     };
     let text = tok.decode(&new_ids)?;
     print_generation(

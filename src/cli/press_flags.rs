@@ -102,7 +102,10 @@ impl PressFlags {
         }
         let budget = match (self.ratio, self.press_budget) {
             (Some(_), Some(_)) => {
-                return Err(bad("--press-budget", "give --ratio or --press-budget, not both"))
+                return Err(bad(
+                    "--press-budget",
+                    "give --ratio or --press-budget, not both",
+                ))
             }
             (None, None) => {
                 return Err(bad("--ratio", "--press needs --ratio R in [0, 1)"));

@@ -49,7 +49,11 @@ impl DecodePress {
         let press = Press::from_name("", &self.name).map_err(|_| {
             (
                 "press",
-                format!("unknown press {:?} (known: {})", self.name, NAMES.join(", ")),
+                format!(
+                    "unknown press {:?} (known: {})",
+                    self.name,
+                    NAMES.join(", ")
+                ),
             )
         })?;
         if press.needs() != Needs::default() {

@@ -34,7 +34,10 @@ fn ratio_zero_is_exactly_plain_decoding() {
     let want = generate(&t, &PROMPT, &plain_opts(32)).unwrap().new_ids;
     for on in ["target", "draft", "both"] {
         let p = press("knorm", 0.0, on, 4);
-        assert!(PressRunner::new(&p, "t").unwrap().is_none(), "ratio 0 is no press");
+        assert!(
+            PressRunner::new(&p, "t").unwrap().is_none(),
+            "ratio 0 is no press"
+        );
         let d = Decoding {
             max_new_tokens: 32,
             temperature: 0.0,
@@ -93,7 +96,11 @@ fn a_press_frees_cache_bytes_and_rounds_still_add_up() {
         }
         let emitted: usize = g.rounds.iter().map(|x| x.emitted).sum();
         assert_eq!(emitted + 1, n, "{on}");
-        assert!(r.compressions >= 2, "{on}: re-compressed: {}", r.compressions);
+        assert!(
+            r.compressions >= 2,
+            "{on}: re-compressed: {}",
+            r.compressions
+        );
         if on != "draft" {
             assert!(g.kv_bytes < base.kv_bytes, "{on}: target bytes");
         } else {
@@ -112,7 +119,12 @@ fn a_press_frees_cache_bytes_and_rounds_still_add_up() {
         .unwrap();
     let g = generate_with(&t, &PROMPT, &plain_opts(n), &mut r).unwrap();
     assert_eq!(g.new_ids.len(), n);
-    assert!(g.kv_bytes * 2 < full.kv_bytes, "{} vs {}", g.kv_bytes, full.kv_bytes);
+    assert!(
+        g.kv_bytes * 2 < full.kv_bytes,
+        "{} vs {}",
+        g.kv_bytes,
+        full.kv_bytes
+    );
 }
 
 #[test]

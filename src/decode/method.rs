@@ -6,8 +6,8 @@
 use super::cache_press::{DecodePress, PressRunner};
 use super::generate::{generate_with, GenerateOpts};
 use super::spec::{
-    speculative_generate_with, Draft, GammaSchedule, NoPress, PressHook, Recycle,
-    RekvEvent, RECYCLE, SpecGeneration, SpecOpts,
+    speculative_generate_with, Draft, GammaSchedule, NoPress, PressHook, Recycle, RekvEvent,
+    SpecGeneration, SpecOpts, RECYCLE,
 };
 use super::warp::Warp;
 use crate::error::{input_err, Result};

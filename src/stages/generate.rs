@@ -194,7 +194,10 @@ fn check_press(p: &Params, g: &GenerateParams) -> Result<()> {
         return Err(p.err("press_every", "must be >= 0"));
     }
     if d.on_draft() && g.draft == "none" {
-        return Err(p.err("press_on", "plain decoding has no draft: press_on = \"target\""));
+        return Err(p.err(
+            "press_on",
+            "plain decoding has no draft: press_on = \"target\"",
+        ));
     }
     Ok(())
 }

@@ -78,7 +78,8 @@ fn resolve(p: &mut Params) -> Result<()> {
         for name in &x.presses {
             fits(name, half, "the perplexity windows compress window / 2 =")
                 .map_err(|m| p.err("presses", m))?;
-            let cache_only = Press::from_name("", name).is_ok_and(|p| p.needs() == Needs::default());
+            let cache_only =
+                Press::from_name("", name).is_ok_and(|p| p.needs() == Needs::default());
             if x.press_every > 0 && !cache_only {
                 return Err(p.err(
                     "press_every",

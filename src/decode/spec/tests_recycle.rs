@@ -41,9 +41,17 @@ fn the_kept_entry_stands_in_for_the_next_token_in_deep_layers_only() {
     let (r2, n2) = (rejected.layers[2].as_ref(), now.layers[2].as_ref());
     assert_eq!(r2.unwrap().k, n2.unwrap().k, "layer 2 kept the rejected K");
     let (r0, n0) = (rejected.layers[0].as_ref(), now.layers[0].as_ref());
-    assert_ne!(r0.unwrap().k, n0.unwrap().k, "layer 0 computed the new token's K");
+    assert_ne!(
+        r0.unwrap().k,
+        n0.unwrap().k,
+        "layer 0 computed the new token's K"
+    );
     for l in 0..3 {
-        assert_eq!(c.positions(l).len(), n + 2, "one entry per position, layer {l}");
+        assert_eq!(
+            c.positions(l).len(),
+            n + 2,
+            "one entry per position, layer {l}"
+        );
     }
 }
 
@@ -68,7 +76,10 @@ fn target_recycling_is_exact_until_the_first_substitution() {
         assert_eq!(g.counters.draft_steps_saved > 0, mode.draft(), "{mode:?}");
         // Up to the first rejection's correction the target's cache is exact.
         let first = base.rounds.iter().position(|r| r.rejected > 0).unwrap();
-        let upto = 1 + base.rounds[..=first].iter().map(|r| r.emitted).sum::<usize>();
+        let upto = 1 + base.rounds[..=first]
+            .iter()
+            .map(|r| r.emitted)
+            .sum::<usize>();
         assert_eq!(g.new_ids[..upto], want[..upto], "{mode:?}");
         assert_eq!(g.new_ids.len(), n);
         let emitted: usize = g.rounds.iter().map(|r| r.emitted).sum();
