@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub const KIND: StageKind = StageKind {
     kind: "press_eval",
-    version: 1,
+    version: 2,
     inputs: &["model"],
     all_upstream: false,
     optional_inputs: &["text", "tasks"],
