@@ -12,6 +12,7 @@ pub mod rekv_figures;
 pub mod rekv_output;
 pub mod rekv_verdict;
 pub mod spec_compare;
+pub mod spec_press;
 pub mod summary;
 pub mod task_stats;
 pub mod token_stats;

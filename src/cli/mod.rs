@@ -5,6 +5,7 @@ mod gguf_path;
 pub mod model_cmds;
 pub mod pipeline_cmds;
 pub mod press_flags;
+pub mod press_generate;
 pub mod spec_flags;
 mod stage_defaults;
 pub mod stages_cmd;

@@ -3,7 +3,7 @@
 
 use super::gguf_path::gguf_of;
 use super::stage_defaults::or_default;
-use kvlab::decode::generate::{generate, GenerateOpts};
+use kvlab::decode::generate::{generate_with, GenerateOpts};
 use kvlab::error::input_err;
 use kvlab::eval::perplexity::perplexity;
 use kvlab::model_source::{invalid_load, load_model, resolve_model};
@@ -47,7 +47,7 @@ pub fn generate_cmd(store: &Path, a: GenerateArgs) -> anyhow::Result<i32> {
     let spec = a.spec.resolve(store)?;
     let press = a
         .press
-        .resolve(or_default(None, "press_eval", "press_every")?)?;
+        .resolve(or_default(None, "generate", "press_every")?)?;
     let max_tokens: usize = or_default(a.max_tokens, "generate", "max_new_tokens")?;
     let temperature: f64 = or_default(a.temperature, "generate", "temperature")?;
     let seed: u64 = or_default(a.seed, "generate", "seed")?;
@@ -80,62 +80,49 @@ pub fn generate_cmd(store: &Path, a: GenerateArgs) -> anyhow::Result<i32> {
     } else {
         tok.stop_ids()
     };
-    if let Some(p) = press {
-        if spec.is_some() || temperature != 0.0 {
-            anyhow::bail!(input_err(
-                "command line",
-                "--press",
-                "compressed generation is greedy and without speculation"
-            ));
-        }
-        // Prefill, compress, then decode greedily against the compressed cache.
-        let t = std::time::Instant::now();
-        let inputs = kvlab::eval::press_run::PressInputs {
-            anchors: Some(anchor_flags(&tok, &prompt_ids)),
-            repeat_prompt: Some(repeat_prompt(&tok)?),
-        };
-        let ans = kvlab::eval::press_qa::answer(
+    // A press with speculation, sampling, --press-every or --press-on runs
+    // through the decoder's press hook (cache-only presses); otherwise the
+    // prompt is prefilled with what the press observes (any press).
+    let hooked = press.as_ref().is_some_and(|p| {
+        spec.is_some() || temperature != 0.0 || p.press_every.is_some() || p.press_on.is_some()
+    });
+    if let Some(p) = press.as_ref().filter(|_| !hooked) {
+        kvlab::eval::press_run::check(
             "command line",
-            &model,
-            &prompt_ids,
-            &[],
             &p.press,
             &p.budget,
-            &inputs,
-            false,
-            max_tokens,
-            &stop_ids,
-        )?;
-        let ms = t.elapsed().as_secs_f64() * 1e3;
-        let text = tok.decode(&ans.new_ids)?;
-        let extra = serde_json::json!({
-            "press": p.name, "ratio": p.ratio,
-            "bytes_before": ans.bytes_before, "bytes_after": ans.bytes_after,
-            "total_ms": ms,
-        });
-        if a.json {
-            let mut v = serde_json::json!({
-                "prompt_ids": prompt_ids, "new_ids": ans.new_ids, "text": text,
-                "dtype": dtype, "kv_dtype": kv_dtype,
-            });
-            if let (serde_json::Value::Object(m), serde_json::Value::Object(e)) = (&mut v, extra) {
-                m.extend(e);
-            }
-            println!("{v}");
-        } else {
-            println!("{text}");
-            eprintln!(
-                "{} prompt tokens, {} new; press {} ratio {}: cache {} -> {} bytes",
-                prompt_ids.len(),
-                ans.new_ids.len(),
-                p.name,
-                p.ratio,
-                ans.bytes_before,
-                ans.bytes_after
-            );
-        }
-        return Ok(0);
+            prompt_ids.len(),
+            model.config().n_layers,
+        )
+        .map_err(super::press_flags::as_flag_error)?;
+        return super::press_generate::press_qa_generate(
+            &super::press_generate::QaRun {
+                json: a.json,
+                tok: &tok,
+                model: &model,
+                prompt_ids: &prompt_ids,
+                stop_ids: &stop_ids,
+                max_tokens,
+                dtype: &dtype,
+                kv_dtype: &kv_dtype,
+            },
+            p,
+        );
     }
+    let decode_press = match press.as_ref() {
+        Some(p) => Some(super::press_generate::decode_press(p)?),
+        None => None,
+    };
+    let mut runner = match &decode_press {
+        Some(d) => kvlab::decode::cache_press::PressRunner::new(d, "command line")
+            .map_err(super::press_flags::as_flag_error)?,
+        None => None,
+    };
+    let mut no_press = kvlab::decode::spec::NoPress;
+    let hook: &mut dyn kvlab::decode::spec::PressHook = match runner.as_mut() {
+        Some(r) => r,
+        None => &mut no_press,
+    };
     let (new_ids, ttft_ms, tpot_ms, stop_reason, extra) = if let Some(spec) = spec {
         let run = super::spec_flags::SpecRun {
             target: &model,
@@ -148,7 +135,15 @@ pub fn generate_cmd(store: &Path, a: GenerateArgs) -> anyhow::Result<i32> {
             seed,
             stop_ids,
         };
-        let (gen, extra) = run.generate(&spec, &prompt_ids)?;
+        let (gen, mut extra) = run
+            .generate(&spec, &prompt_ids, hook)
+            .map_err(super::press_generate::flag_error)?;
+        super::press_generate::add_bytes(
+            &mut extra,
+            &decode_press,
+            gen.kv_bytes,
+            gen.draft_kv_bytes,
+        );
         (
             gen.new_ids,
             gen.ttft_ms,
@@ -157,7 +152,14 @@ pub fn generate_cmd(store: &Path, a: GenerateArgs) -> anyhow::Result<i32> {
             Some(extra),
         )
     } else {
-        let gen = generate(
+        if decode_press.as_ref().is_some_and(|d| d.on_draft()) {
+            anyhow::bail!(input_err(
+                "command line",
+                "--press-on",
+                "plain decoding has no draft: --press-on target"
+            ));
+        }
+        let gen = generate_with(
             &model,
             &prompt_ids,
             &GenerateOpts {
@@ -166,8 +168,21 @@ pub fn generate_cmd(store: &Path, a: GenerateArgs) -> anyhow::Result<i32> {
                 seed,
                 stop_ids,
             },
-        )?;
-        (gen.new_ids, gen.ttft_ms, gen.tpot_ms, gen.stop_reason, None)
+            hook,
+        )
+        .map_err(super::press_flags::as_flag_error)?;
+        let extra = decode_press.as_ref().map(|_| {
+            let mut e = serde_json::json!({});
+            super::press_generate::add_bytes(&mut e, &decode_press, gen.kv_bytes, 0);
+            e
+        });
+        (
+            gen.new_ids,
+            gen.ttft_ms,
+            gen.tpot_ms,
+            gen.stop_reason,
+            extra,
+        )
     };
     let text = tok.decode(&new_ids)?;
     print_generation(
@@ -224,11 +239,17 @@ fn print_generation(
             ttft_ms,
             tpot_ms
         );
-        if let Some(s) = spec {
+        if let Some(s) = spec.as_ref().filter(|s| s.get("drafted").is_some()) {
             eprintln!(
                 "speculative: drafted {}, accepted {}, acceptance rate {:.3}, mean accepted length {:.2}",
                 s["drafted"], s["accepted"], s["acceptance_rate"].as_f64().unwrap_or(0.0),
                 s["mean_accepted_len"].as_f64().unwrap_or(0.0)
+            );
+        }
+        if let Some(s) = spec.as_ref().filter(|s| s.get("press").is_some()) {
+            eprintln!(
+                "press {} ratio {} on {}: cache {} bytes (draft {})",
+                s["press"], s["ratio"], s["press_on"], s["kv_bytes"], s["draft_kv_bytes"]
             );
         }
     }
@@ -269,28 +290,6 @@ pub struct PerplexityArgs {
     pub press: super::press_flags::PressFlags,
 }
 
-/// Special or punctuation per id: the anchors of anchor rules A and C.
-fn anchor_flags(tok: &Tokenizer, ids: &[u32]) -> Vec<bool> {
-    use kvlab::analysis::token_type::{classify, is_anchor};
-    ids.iter()
-        .map(|&i| {
-            is_anchor(classify(
-                &tok.token_text(i).unwrap_or_default(),
-                tok.is_special(i),
-            ))
-        })
-        .collect()
-}
-
-/// kvzip's repeat prompt (kvpress's, for a model without a chat template).
-fn repeat_prompt(tok: &Tokenizer) -> anyhow::Result<Vec<u32>> {
-    Ok([
-        tok.encode("\n\nRepeat the previous context exactly.")?,
-        tok.encode("\n")?,
-    ]
-    .concat())
-}
-
 pub fn perplexity_cmd(store: &Path, a: PerplexityArgs) -> anyhow::Result<i32> {
     let window: usize = or_default(a.window, "perplexity", "window")?;
     let stride = a.stride.unwrap_or(window);
@@ -327,14 +326,23 @@ pub fn perplexity_cmd(store: &Path, a: PerplexityArgs) -> anyhow::Result<i32> {
     let model = load_model(&path, &dtype, &kv_dtype, &device)?;
     if let Some(p) = press {
         // Compressed-cache protocol: each window's first half prefilled and
-        // compressed, its second half scored (--stride is not used).
+        // compressed, its second half scored (--stride is not used). The
+        // press is checked against that half first, naming its own flags.
+        kvlab::eval::press_run::check(
+            "command line",
+            &p.press,
+            &p.budget,
+            window / 2,
+            model.config().n_layers,
+        )
+        .map_err(super::press_flags::as_flag_error)?;
         let spec = kvlab::eval::compressed_perplexity::PressSpec {
             press: &p.press,
             budget: &p.budget,
             press_every: p.press_every,
             inputs: kvlab::eval::press_run::PressInputs {
                 anchors: None,
-                repeat_prompt: Some(repeat_prompt(&tok)?),
+                repeat_prompt: Some(super::press_generate::repeat_prompt(&tok)?),
             },
         };
         let r = kvlab::eval::compressed_perplexity::compressed_perplexity(
@@ -346,22 +354,18 @@ pub fn perplexity_cmd(store: &Path, a: PerplexityArgs) -> anyhow::Result<i32> {
             Some(&spec),
         )
         .map_err(|e| match e {
-            kvlab::Error::Input { field, msg, .. } => {
-                let flag = if field == "ratio" {
-                    "--ratio".to_string()
-                } else {
-                    format!("--{}", field.replace('_', "-"))
-                };
-                anyhow::Error::from(input_err("command line", flag, msg))
+            // The perplexity window itself (the press's is --press-window).
+            kvlab::Error::Input { field, msg, .. } if field == "window" => {
+                anyhow::Error::from(input_err("command line", "--window", msg))
             }
-            e => e.into(),
+            e => super::press_flags::as_flag_error(e),
         })?;
         let after = r.bytes_after.iter().sum::<usize>() / r.bytes_after.len().max(1);
         let before = r.bytes_before.iter().sum::<usize>() / r.bytes_before.len().max(1);
         if a.json {
             println!(
                 "{}",
-                serde_json::json!({ "ppl": r.ppl, "tokens": r.tokens, "windows": r.nll_per_window.len(), "window": window, "press": p.name, "ratio": p.ratio, "press_every": p.press_every.unwrap_or(0), "bytes_before": before, "bytes_after": after, "dtype": dtype, "kv_dtype": kv_dtype })
+                serde_json::json!({ "ppl": r.ppl, "tokens": r.tokens, "windows": r.nll_per_window.len(), "window": window, "press": p.name, "ratio": p.ratio, "budget": p.budget_tokens, "press_every": p.press_every.unwrap_or(0), "bytes_before": before, "bytes_after": after, "dtype": dtype, "kv_dtype": kv_dtype })
             );
         } else {
             println!("ppl {:.4}", r.ppl);

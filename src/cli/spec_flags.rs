@@ -5,8 +5,8 @@
 use super::gguf_path::gguf_of;
 use super::stage_defaults::or_default;
 use kvlab::decode::spec::{
-    check_same_vocab, speculative_generate, vocab_digest, Draft, GammaSchedule, Recycle,
-    SpecGeneration, SpecOpts,
+    check_same_vocab, speculative_generate_with, vocab_digest, Draft, GammaSchedule, PressHook,
+    Recycle, SpecGeneration, SpecOpts, RECYCLE,
 };
 use kvlab::decode::warp::Warp;
 use kvlab::error::input_err;
@@ -35,6 +35,12 @@ pub struct SpecFlags {
     /// Cascade: this model verifies the draft's tokens before the target.
     #[arg(long, value_name = "MODEL")]
     pub intermediate: Option<String>,
+    /// Rejected-KV recycling: off, draft, target or both.
+    #[arg(long, value_name = "MODE")]
+    pub recycle: Option<String>,
+    /// --recycle target|both: the first target layer keeping rejected K/V.
+    #[arg(long, value_name = "L")]
+    pub recycle_from_layer: Option<usize>,
 }
 
 enum Kind {
@@ -107,6 +113,8 @@ impl SpecFlags {
                         ("--gamma", self.gamma.is_some()),
                         ("--dynamic-gamma", self.dynamic_gamma.is_some()),
                         ("--intermediate", self.intermediate.is_some()),
+                        ("--recycle", self.recycle.is_some()),
+                        ("--recycle-from-layer", self.recycle_from_layer.is_some()),
                     ] {
                         if set {
                             return Err(bad(
@@ -156,7 +164,8 @@ impl SpecFlags {
             Some(m) => Some(model_flag("--intermediate", m, store)?),
             None => None,
         };
-        let recycle: String = def("recycle")?;
+        let recycle: String = or_default(self.recycle.clone(), "generate", "recycle")?;
+        let from: usize = or_default(self.recycle_from_layer, "generate", "recycle_from_layer")?;
         Ok(Some(SpecPlan {
             kind,
             intermediate,
@@ -164,8 +173,12 @@ impl SpecFlags {
             top_k: def("top_k")?,
             top_p: def("top_p")?,
             rekv: def("rekv")?,
-            recycle: Recycle::parse(&recycle)
-                .ok_or_else(|| anyhow::anyhow!("stages/generate.toml: recycle = '{recycle}'"))?,
+            recycle: Recycle::parse_with(&recycle, from).ok_or_else(|| {
+                bad(
+                    "--recycle",
+                    format!("'{recycle}' is not one of {}", RECYCLE.join(", ")),
+                )
+            })?,
         }))
     }
 }
@@ -203,6 +216,7 @@ impl SpecRun<'_> {
         &self,
         plan: &SpecPlan,
         prompt: &[u32],
+        hook: &mut dyn PressHook,
     ) -> anyhow::Result<(SpecGeneration, serde_json::Value)> {
         let n_layers = self.target.config().n_layers;
         let draft_model = match &plan.kind {
@@ -260,7 +274,7 @@ impl SpecRun<'_> {
             rekv: plan.rekv,
             recycle: plan.recycle,
         };
-        let g = speculative_generate(self.target, &draft, prompt, &opts)?;
+        let g = speculative_generate_with(self.target, &draft, prompt, &opts, hook)?;
         let extra = serde_json::json!({
             "draft": label,
             "cascade": mid.is_some(),
@@ -273,6 +287,8 @@ impl SpecRun<'_> {
             "draft_ms": g.rounds.iter().map(|r| r.draft_ms).sum::<f64>(),
             "verify_ms": g.rounds.iter().map(|r| r.verify_ms).sum::<f64>(),
             "draft_forwards": g.counters.draft_forwards,
+            "draft_steps_saved": g.counters.draft_steps_saved,
+            "target_recycled": g.counters.target_recycled,
             "target_forwards": g.counters.target_forwards,
             "total_ms": g.total_ms,
         });

@@ -1,6 +1,7 @@
 //! Autoregressive generation with the KV cache, timed per step.
 
 use super::sampling::next_token;
+use super::spec::{NoPress, PressHook};
 use crate::error::Result;
 use crate::model::{ForwardOpts, Model};
 use rand::SeedableRng;
@@ -27,9 +28,22 @@ pub struct Generation {
     pub step_ms: Vec<f64>,
     /// "stop_token" or "max_tokens".
     pub stop_reason: String,
+    /// Bytes of KV cache held at the end.
+    pub kv_bytes: usize,
 }
 
 pub fn generate(model: &Model, prompt: &[u32], opts: &GenerateOpts) -> Result<Generation> {
+    generate_with(model, prompt, opts, &mut NoPress)
+}
+
+/// `generate` with a hook (a KV press) called after every forward, before
+/// the next one; its `draft` cache is always None.
+pub fn generate_with(
+    model: &Model,
+    prompt: &[u32],
+    opts: &GenerateOpts,
+    hook: &mut dyn PressHook,
+) -> Result<Generation> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed);
     let mut cache = model.new_cache();
     let mut new_ids = Vec::new();
@@ -43,9 +57,13 @@ pub fn generate(model: &Model, prompt: &[u32], opts: &GenerateOpts) -> Result<Ge
         let out = model.forward(&ids, &pos, &mut cache, &fwd)?;
         let logits = out.logits.expect("Logits::Last requested");
         let tok = next_token(&logits, opts.temperature, &mut rng)?;
-        step_ms.push(t.elapsed().as_secs_f64() * 1e3);
         let next_pos = pos[pos.len() - 1] + 1;
         new_ids.push(tok);
+        let last = opts.stop_ids.contains(&tok) || new_ids.len() == opts.max_new_tokens;
+        if !last {
+            hook.between_rounds(step_ms.len(), &mut cache, None)?;
+        }
+        step_ms.push(t.elapsed().as_secs_f64() * 1e3);
         if opts.stop_ids.contains(&tok) {
             stop_reason = "stop_token".into();
             break;
@@ -66,5 +84,6 @@ pub fn generate(model: &Model, prompt: &[u32], opts: &GenerateOpts) -> Result<Ge
         tpot_ms,
         step_ms,
         stop_reason,
+        kv_bytes: cache.nbytes(),
     })
 }

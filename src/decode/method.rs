@@ -3,9 +3,11 @@
 //! builds it from flags; both run it through [`decode`], so a setting means
 //! the same thing wherever it is given.
 
-use super::generate::{generate, GenerateOpts};
+use super::cache_press::{DecodePress, PressRunner};
+use super::generate::{generate_with, GenerateOpts};
 use super::spec::{
-    speculative_generate, Draft, GammaSchedule, Recycle, RekvEvent, SpecGeneration, SpecOpts,
+    speculative_generate_with, Draft, GammaSchedule, NoPress, PressHook, Recycle, RekvEvent,
+    SpecGeneration, SpecOpts, RECYCLE,
 };
 use super::warp::Warp;
 use crate::error::{input_err, Result};
@@ -27,8 +29,16 @@ pub struct Speculation {
     /// Cascade: the draft's proposals go through an intermediate model first.
     pub intermediate: bool,
     pub rekv: bool,
-    /// off | draft
+    /// off | draft | target | both
     pub recycle: String,
+    /// recycle = target | both: the first target layer that keeps rejected
+    /// K/V (unhashed while 0, so older items keep their keys).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub recycle_from_layer: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 pub const DRAFTS: &[&str] = &["none", "model", "self", "lookup"];
@@ -74,10 +84,10 @@ impl Speculation {
         if self.draft == "lookup" && self.lookup_ngram == 0 {
             return Err(("lookup_ngram", "the n-gram length must be >= 1".into()));
         }
-        if Recycle::parse(&self.recycle).is_none() {
+        if Recycle::parse_with(&self.recycle, self.recycle_from_layer).is_none() {
             return Err((
                 "recycle",
-                format!("'{}' is not one of off, draft", self.recycle),
+                format!("'{}' is not one of {}", self.recycle, RECYCLE.join(", ")),
             ));
         }
         Ok(())
@@ -95,10 +105,10 @@ impl Speculation {
             "off" => format!("g{}", self.gamma),
             d => format!("{d}{}", self.gamma),
         };
-        let recycle = if self.recycle == "off" {
-            ""
-        } else {
-            "+recycle"
+        let recycle = match self.recycle.as_str() {
+            "off" => String::new(),
+            "draft" => "+recycle".into(),
+            m => format!("+recycle_{m}{}", self.recycle_from_layer),
         };
         format!("{draft}{mid}/{gamma}{recycle}")
     }
@@ -116,14 +126,22 @@ pub struct Decoding {
     pub dtype: String,
     pub kv_dtype: String,
     pub spec: Option<Speculation>,
+    /// A KV press during decoding; absent (and unhashed) when it evicts
+    /// nothing, so such a method shares the plain method's items.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub press: Option<DecodePress>,
 }
 
 impl Decoding {
     pub fn method(&self) -> String {
-        match &self.spec {
+        let base = match &self.spec {
             Some(s) => s.label(),
             None if self.temperature > 0.0 => "sample".into(),
             None => "greedy".into(),
+        };
+        match &self.press {
+            Some(p) => format!("{base}+{}", p.label()),
+            None => base,
         }
     }
 }
@@ -151,6 +169,11 @@ pub struct Decoded {
     pub rekv: Vec<RekvEvent>,
     /// Draft forwards saved by recycling.
     pub draft_steps_saved: usize,
+    /// Rejections whose K/V the target kept (target recycling).
+    pub target_recycled: usize,
+    /// Bytes of KV cache held at the end: the target's and the draft's own.
+    pub kv_bytes: usize,
+    pub draft_kv_bytes: usize,
 }
 
 /// The models a method may need besides the target.
@@ -169,7 +192,23 @@ pub fn decode(
     d: &Decoding,
     origin: &str,
 ) -> Result<Decoded> {
+    let mut runner = match &d.press {
+        Some(p) => PressRunner::new(p, origin)?,
+        None => None,
+    };
+    let mut no_press = NoPress;
+    let hook: &mut dyn PressHook = match runner.as_mut() {
+        Some(r) => r,
+        None => &mut no_press,
+    };
     let Some(s) = &d.spec else {
+        if d.press.as_ref().is_some_and(|p| p.on_draft()) {
+            return Err(input_err(
+                origin,
+                "press_on",
+                "plain decoding has no draft: press_on = target",
+            ));
+        }
         if d.top_k != 0 || d.top_p != 1.0 {
             return Err(input_err(
                 origin,
@@ -177,7 +216,7 @@ pub fn decode(
                 "top_k / top_p apply to speculative decoding only (plain sampling uses temperature)",
             ));
         }
-        let g = generate(
+        let g = generate_with(
             target,
             prompt,
             &GenerateOpts {
@@ -186,6 +225,7 @@ pub fn decode(
                 seed: d.seed,
                 stop_ids: d.stop_ids.clone(),
             },
+            hook,
         )?;
         return Ok(Decoded {
             new_ids: g.new_ids,
@@ -196,6 +236,9 @@ pub fn decode(
             rounds: vec![],
             rekv: vec![],
             draft_steps_saved: 0,
+            target_recycled: 0,
+            kv_bytes: g.kv_bytes,
+            draft_kv_bytes: 0,
         });
     };
     let field = |(f, m): (&'static str, String)| input_err(origin, f, m);
@@ -256,10 +299,20 @@ pub fn decode(
         stop_ids: d.stop_ids.clone(),
         gamma: schedule,
         rekv: s.rekv,
-        recycle: Recycle::parse(&s.recycle).expect("checked"),
+        recycle: Recycle::parse_with(&s.recycle, s.recycle_from_layer).expect("checked"),
     };
-    Ok(from_spec(speculative_generate(
-        target, &draft, prompt, &opts,
+    if d.press.as_ref().is_some_and(|p| p.on_draft())
+        && !matches!(draft, Draft::Model { .. } | Draft::Cascade { .. })
+    {
+        return Err(input_err(
+            origin,
+            "press_on",
+            "the draft has no cache of its own (self-speculation shares the target's, \
+             prompt lookup has none): press_on = target",
+        ));
+    }
+    Ok(from_spec(speculative_generate_with(
+        target, &draft, prompt, &opts, hook,
     )?))
 }
 
@@ -282,6 +335,9 @@ fn from_spec(g: SpecGeneration) -> Decoded {
             })
             .collect(),
         draft_steps_saved: g.counters.draft_steps_saved,
+        target_recycled: g.counters.target_recycled,
+        kv_bytes: g.kv_bytes,
+        draft_kv_bytes: g.draft_kv_bytes,
         rekv: g.rekv,
         new_ids: g.new_ids,
     }
@@ -303,6 +359,7 @@ mod tests {
             intermediate: false,
             rekv: false,
             recycle: "off".into(),
+            recycle_from_layer: 0,
         }
     }
 
@@ -324,8 +381,12 @@ mod tests {
         s.lookup_ngram = 0;
         assert_eq!(s.check().unwrap_err().0, "lookup_ngram");
         let mut s = spec();
-        s.recycle = "target".into();
+        s.recycle = "bogus".into();
         assert_eq!(s.check().unwrap_err().0, "recycle");
+        let mut s = spec();
+        s.recycle = "target".into();
+        s.recycle_from_layer = 20;
+        assert_eq!(s.label(), "self8/g4+recycle_target20");
         let mut s = spec();
         s.draft = "none".into();
         assert_eq!(s.check().unwrap_err().0, "draft");

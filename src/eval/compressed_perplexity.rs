@@ -106,7 +106,11 @@ pub fn compressed_perplexity(
         let mut target_len = None;
         if let Some(sp) = spec {
             let st = apply(&mut p.cache, sp.press, sp.budget, &p.observed)?;
-            target_len = Some(st.kept.clone());
+            // A budget that evicts nothing is no press: never re-compress
+            // (no_press would otherwise drop the newest scored tokens).
+            if evicts(sp.press, sp.budget, half, n_layers) {
+                target_len = Some(st.kept.clone());
+            }
         }
         out.bytes_after.push(p.cache.nbytes());
         let mut sum = nll(&p.last_logits, &chunk[half..half + 1])?;

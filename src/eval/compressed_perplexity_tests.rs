@@ -58,6 +58,18 @@ fn ratio_zero_is_exactly_uncompressed() {
     // Decoding-time press: the cache is held at its post-prefill size.
     let e = run(&m, &Press::Knorm, 0.5, Some(8));
     assert!(e.ppl.is_finite() && e.ppl != r.ppl);
+    // Ratio 0 with re-compression evicts nothing either (no_press used to
+    // be cut back to the prefill's size, dropping the newest tokens); only
+    // the chunked scoring differs from one forward.
+    for p in [Press::NoPress, Press::Knorm] {
+        let r = run(&m, &p, 0.0, Some(8));
+        assert!(
+            (r.ppl - base.ppl).abs() < 1e-4 * base.ppl,
+            "{p:?}: {} vs {}",
+            r.ppl,
+            base.ppl
+        );
+    }
 }
 
 #[test]

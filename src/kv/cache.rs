@@ -26,6 +26,10 @@ pub(crate) struct LayerKv {
     /// Positions per KV head; all rows equal unless `per_head`.
     pub(crate) pos: Vec<Vec<i64>>,
     pub(crate) per_head: bool,
+    /// A recycled entry at this position (its last): the next append at the
+    /// same position keeps it instead of writing the new K/V (rejected-KV
+    /// recycling, see `decode::spec::recycle`).
+    pub(crate) keep_at: Option<i64>,
 }
 
 impl LayerKv {
@@ -58,6 +62,7 @@ impl Clone for KvCache {
                     len: l.len,
                     pos: l.pos.clone(),
                     per_head: l.per_head,
+                    keep_at: l.keep_at,
                 })
                 .collect(),
             kv_heads: self.kv_heads,
@@ -89,6 +94,7 @@ impl KvCache {
                 len: 0,
                 pos: vec![Vec::new(); kv_heads],
                 per_head: false,
+                keep_at: None,
             })
             .collect();
         KvCache {
@@ -192,6 +198,17 @@ impl KvCache {
         positions: &[i64],
     ) -> Result<()> {
         let t = positions.len();
+        let l = &mut self.layers[layer];
+        if let Some(p) = l.keep_at.take() {
+            // Keep the recycled entry: skip the new K/V at its position.
+            if t > 0 && positions[0] == p && l.pos[0].last() == Some(&p) {
+                if t == 1 {
+                    return Ok(());
+                }
+                let (k, v) = (k.narrow(1, 1, t - 1)?, v.narrow(1, 1, t - 1)?);
+                return self.append(layer, &k, &v, &positions[1..]);
+            }
+        }
         let want = (self.kv_heads, t, self.head_dim);
         if k.dims3()? != want || v.dims3()? != want {
             return Err(other(format!(
@@ -232,6 +249,15 @@ impl KvCache {
             p.extend_from_slice(positions);
         }
         Ok(())
+    }
+
+    /// Marks `layer`'s last entry, at `pos`, as a recycled stand-in: the next
+    /// append at `pos` keeps it (see `LayerKv::keep_at`).
+    pub fn keep_entry_at(&mut self, layer: usize, pos: i64) {
+        let l = &mut self.layers[layer];
+        if l.pos.first().and_then(|p| p.last()) == Some(&pos) {
+            l.keep_at = Some(pos);
+        }
     }
 
     /// Keeps the first `len` entries of every layer (layers already shorter
@@ -440,6 +466,7 @@ impl KvCache {
                     len,
                     pos,
                     per_head,
+                    keep_at: None,
                 }
             })
             .collect();

@@ -9,6 +9,7 @@ use crate::dag::item::{ItemCtx, StoreFile};
 use crate::dag::params::Params;
 use crate::dag::stage::{StageCtx, StageKind};
 use crate::data::prompts::{load_prompts, DATASETS};
+use crate::decode::cache_press::DecodePress;
 use crate::decode::method::{decode, Decoding, Helpers, Speculation, DRAFTS};
 use crate::decode::spec::vocab_digest;
 use crate::error::Result;
@@ -18,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub const KIND: StageKind = StageKind {
     kind: "generate",
-    version: 3,
+    version: 4,
     inputs: &["model", "prompts"],
     all_upstream: false,
     optional_inputs: &["draft", "intermediate"],
@@ -53,7 +54,12 @@ struct GenerateParams {
     top_p: f64,
     rekv: bool,
     recycle: String,
+    recycle_from_layer: i64,
     gamma_sweep: Vec<i64>,
+    press: String,
+    press_ratio: f64,
+    press_on: String,
+    press_every: i64,
 }
 
 impl GenerateParams {
@@ -70,7 +76,24 @@ impl GenerateParams {
             intermediate: cascade,
             rekv: self.rekv,
             recycle: self.recycle.clone(),
+            // Hashed only where it matters (a target mode).
+            recycle_from_layer: if matches!(self.recycle.as_str(), "target" | "both") {
+                self.recycle_from_layer.max(0) as usize
+            } else {
+                0
+            },
         })
+    }
+
+    /// The press during decoding (None when it evicts nothing).
+    fn press(&self) -> Option<DecodePress> {
+        let p = DecodePress {
+            name: self.press.clone(),
+            ratio: self.press_ratio,
+            on: self.press_on.clone(),
+            every: self.press_every.max(0) as usize,
+        };
+        (!p.is_noop()).then_some(p)
     }
 
     fn gammas(&self) -> Vec<i64> {
@@ -125,6 +148,9 @@ fn resolve(p: &mut Params) -> Result<()> {
             return Err(p.err(name, format!("must be >= 1, got {v}")));
         }
     }
+    if g.recycle_from_layer < 0 {
+        return Err(p.err("recycle_from_layer", "must be >= 0"));
+    }
     if let Some(bad) = g.gamma_sweep.iter().find(|&&x| x < 1) {
         return Err(p.err(
             "gamma_sweep",
@@ -153,7 +179,28 @@ fn resolve(p: &mut Params) -> Result<()> {
                 .map_err(|(f, m)| p.err(if f == "gamma" { field } else { f }, m))?;
         }
     }
+    check_press(p, &g)?;
     super::common::check_load(p, &g.dtype, &g.kv_dtype, &g.device)
+}
+
+fn check_press(p: &Params, g: &GenerateParams) -> Result<()> {
+    let d = DecodePress {
+        name: g.press.clone(),
+        ratio: g.press_ratio,
+        on: g.press_on.clone(),
+        every: 0,
+    };
+    d.check().map_err(|(f, m)| p.err(f, m))?;
+    if g.press_every < 0 {
+        return Err(p.err("press_every", "must be >= 0"));
+    }
+    if d.on_draft() && g.draft == "none" {
+        return Err(p.err(
+            "press_on",
+            "plain decoding has no draft: press_on = \"target\"",
+        ));
+    }
+    Ok(())
 }
 
 /// One generation to compute (the item's work; see `dag::item`).
@@ -200,6 +247,16 @@ fn run(ctx: &StageCtx) -> Result<()> {
     };
     let draft = helper("draft")?;
     let intermediate = helper("intermediate")?;
+    if g.press().is_some_and(|d| d.on_draft())
+        && intermediate.is_none()
+        && matches!(g.draft.as_str(), "self" | "lookup")
+    {
+        return Err(ctx.params.err(
+            "press_on",
+            "the draft has no cache of its own (self-speculation shares the target's, \
+             prompt lookup has none): press_on = \"target\"",
+        ));
+    }
     if g.draft == "model" && draft.is_none() {
         return Err(ctx.params.err(
             "inputs.draft",
@@ -223,6 +280,7 @@ fn run(ctx: &StageCtx) -> Result<()> {
             dtype: g.dtype.clone(),
             kv_dtype: g.kv_dtype.clone(),
             spec: g.speculation(gamma, intermediate.is_some()),
+            press: g.press(),
         })
         .collect();
     let digest = model.manifest.content_digest();
@@ -268,6 +326,7 @@ fn run(ctx: &StageCtx) -> Result<()> {
                 prompt_tokens: ids.len(),
                 method: d.method(),
                 gamma: d.spec.as_ref().map(|s| s.gamma).unwrap_or(0),
+                press: d.press.clone(),
             });
         }
     }

@@ -2,6 +2,7 @@
 //! assembled from its items (outputs, steps, rejections).
 
 use crate::analysis::rejections_table::rejections_frame;
+use crate::decode::cache_press::DecodePress;
 use crate::decode::method::{Decoded, Round};
 use crate::error::{other, IoContext, Result};
 use crate::store::Artifact;
@@ -18,6 +19,7 @@ pub struct Row {
     pub prompt_tokens: usize,
     pub method: String,
     pub gamma: usize,
+    pub press: Option<DecodePress>,
 }
 
 /// What an item holds: the tokens, why generation stopped, the rounds.
@@ -27,6 +29,10 @@ struct Generated {
     stop_reason: String,
     rounds: Vec<Round>,
     draft_steps_saved: usize,
+    target_recycled: usize,
+    /// Bytes of KV cache held at the end (target; the draft's own).
+    kv_bytes: usize,
+    draft_kv_bytes: usize,
 }
 
 /// An item's measurements (manifest provenance, not hashed).
@@ -47,6 +53,9 @@ pub fn write_item(d: &Decoded, out: &Path) -> Result<serde_json::Value> {
         stop_reason: d.stop_reason.clone(),
         rounds: d.rounds.clone(),
         draft_steps_saved: d.draft_steps_saved,
+        target_recycled: d.target_recycled,
+        kv_bytes: d.kv_bytes,
+        draft_kv_bytes: d.draft_kv_bytes,
     };
     let path = out.join("generation.json");
     std::fs::write(&path, serde_json::to_vec(&g).expect("serializes"))
@@ -87,6 +96,13 @@ struct Outputs {
     acceptance_rate: Vec<f64>,
     mean_accepted_len: Vec<f64>,
     draft_steps_saved: Vec<i64>,
+    target_recycled: Vec<i64>,
+    press: Vec<String>,
+    press_ratio: Vec<f64>,
+    press_on: Vec<String>,
+    press_every: Vec<i64>,
+    kv_bytes: Vec<i64>,
+    draft_kv_bytes: Vec<i64>,
 }
 
 #[derive(Default)]
@@ -171,6 +187,15 @@ pub fn assemble(
             accepted as f64 / g.rounds.len() as f64
         });
         o.draft_steps_saved.push(g.draft_steps_saved as i64);
+        o.target_recycled.push(g.target_recycled as i64);
+        let p = row.press.as_ref();
+        o.press
+            .push(p.map_or("no_press".into(), |p| p.name.clone()));
+        o.press_ratio.push(p.map_or(0.0, |p| p.ratio));
+        o.press_on.push(p.map_or("".into(), |p| p.on.clone()));
+        o.press_every.push(p.map_or(0, |p| p.every as i64));
+        o.kv_bytes.push(g.kv_bytes as i64);
+        o.draft_kv_bytes.push(g.draft_kv_bytes as i64);
         let rej = item.path(REJECTIONS);
         if rej.exists() {
             let mut df = read_parquet(&rej)?;
@@ -202,6 +227,13 @@ pub fn assemble(
         Column::new("acceptance_rate".into(), o.acceptance_rate),
         Column::new("mean_accepted_len".into(), o.mean_accepted_len),
         Column::new("draft_steps_saved".into(), o.draft_steps_saved),
+        Column::new("target_recycled".into(), o.target_recycled),
+        Column::new("press".into(), o.press),
+        Column::new("press_ratio".into(), o.press_ratio),
+        Column::new("press_on".into(), o.press_on),
+        Column::new("press_every".into(), o.press_every),
+        Column::new("kv_bytes".into(), o.kv_bytes),
+        Column::new("draft_kv_bytes".into(), o.draft_kv_bytes),
     ])?;
     write_parquet(&mut outputs, &out_dir.join("outputs.parquet"))?;
     let mut steps = DataFrame::new_infer_height(vec![

@@ -11,14 +11,14 @@ use crate::dag::stage::{StageCtx, StageKind};
 use crate::error::{IoContext, Result};
 use crate::eval::press_run::PressInputs;
 use crate::eval::press_tables::{Cell, Planned};
-use crate::kv::press::{Budget, Press};
+use crate::kv::press::{Budget, Needs, Press};
 use crate::store::hashing::ids_blake3;
 use crate::table::read_parquet;
 use serde::{Deserialize, Serialize};
 
 pub const KIND: StageKind = StageKind {
     kind: "press_eval",
-    version: 1,
+    version: 2,
     inputs: &["model"],
     all_upstream: false,
     optional_inputs: &["text", "tasks"],
@@ -71,6 +71,23 @@ fn resolve(p: &mut Params) -> Result<()> {
     }
     if x.press_every < 0 {
         return Err(p.err("press_every", "must be >= 0"));
+    }
+    // The perplexity windows compress their first half: a press's window or
+    // sinks must be smaller (checked here, so a bad matrix publishes nothing).
+    let half = (x.window.max(0) / 2) as usize;
+    if x.ratios.iter().any(|&r| r > 0.0) {
+        for name in &x.presses {
+            fits(name, half, "the perplexity windows compress window / 2 =")
+                .map_err(|m| p.err("presses", m))?;
+            let cache_only =
+                Press::from_name("", name).is_ok_and(|p| p.needs() == Needs::default());
+            if x.press_every > 0 && !cache_only {
+                return Err(p.err(
+                    "press_every",
+                    format!("{name} reads more than the cache; re-compression needs a press that reads only the cache"),
+                ));
+            }
+        }
     }
     if x.max_samples < 0 || x.max_windows < 0 {
         return Err(p.err("max_samples", "must be >= 0"));
@@ -167,6 +184,24 @@ fn anchors(tok: &crate::tokenizer::Tokenizer, ids: &[u32]) -> Vec<bool> {
         .collect()
 }
 
+/// Whether press `name`'s observation window and sinks fit a compressed
+/// context of `n` tokens; the message names the press's own setting.
+fn fits(name: &str, n: usize, what: &str) -> std::result::Result<(), String> {
+    let press = Press::from_name("", name).map_err(|e| e.to_string())?;
+    match press.validate("", n) {
+        Err(crate::Error::Input { field, msg, .. }) => {
+            let field = if field == "window" {
+                "observation window"
+            } else {
+                &field
+            };
+            Err(format!("{name}'s {field}: {msg}; {what} {n} tokens"))
+        }
+        Err(e) => Err(e.to_string()),
+        Ok(()) => Ok(()),
+    }
+}
+
 fn run(ctx: &StageCtx) -> Result<()> {
     let x: PressEvalParams = ctx.params.parse()?;
     let gguf = super::common::model_file(ctx)?;
@@ -234,6 +269,15 @@ fn run(ctx: &StageCtx) -> Result<()> {
     }
     if rows.is_empty() {
         return Err(ctx.params.err("inputs", "needs a text or a tasks input"));
+    }
+    // Task contexts are known now, before any cell runs: check them too.
+    for (press, _) in columns.iter().filter(|c| c.1 > 0.0) {
+        for (task, sample, ids, qa) in rows.iter().filter(|r| r.3.is_some()) {
+            let q = qa.as_ref().filter(|q| q.query_aware);
+            let n = ids.len() + q.map_or(0, |q| q.question.len());
+            let what = format!("sample {sample} of {task} has a context of");
+            fits(press, n, &what).map_err(|m| ctx.params.err("presses", m))?;
+        }
     }
     let mut planned = Vec::new();
     let mut specs = Vec::new();

@@ -1,8 +1,11 @@
 //! Stage `spec_compare`: generate stages side by side — the baseline (plain
 //! decoding) and up to five speculative variants — as one table and two bar
-//! charts (library: `analysis::spec_compare`).
+//! charts (library: `analysis::spec_compare`); with press roles, seed 004's
+//! third table too (speculation + a KV press, with the perplexity of a
+//! `press_eval` input; library: `analysis::spec_press`).
 
 use crate::analysis::spec_compare::compare;
+use crate::analysis::spec_press::press_table;
 use crate::dag::params::Params;
 use crate::dag::stage::{StageCtx, StageKind};
 use crate::error::Result;
@@ -11,15 +14,30 @@ use crate::plot::Figure;
 use crate::table::write_parquet;
 use serde::Deserialize;
 
-/// The roles after `baseline`, in table order.
-const VARIANTS: &[&str] = &["speculative", "dynamic", "cascade", "lookup", "other"];
+/// The roles after `baseline`, in table order; the press table's roles
+/// (its reference, speculation without a press, first); `perplexity`.
+const OPTIONAL: &[&str] = &[
+    "speculative",
+    "dynamic",
+    "cascade",
+    "lookup",
+    "other",
+    "spec_model",
+    "press_target",
+    "press_draft",
+    "press_both",
+    "press_dynamic",
+    "perplexity",
+];
+const VARIANTS: &[&str] = OPTIONAL.split_at(OPTIONAL.len() - 1).0;
+const PRESS_ROLES: &[&str] = VARIANTS.split_at(5).1;
 
 pub const KIND: StageKind = StageKind {
     kind: "spec_compare",
-    version: 1,
+    version: 2,
     inputs: &["baseline"],
     all_upstream: false,
-    optional_inputs: VARIANTS,
+    optional_inputs: OPTIONAL,
     unhashed: &[],
     defaults: include_str!("../../stages/spec_compare.toml"),
     resolve,
@@ -74,6 +92,20 @@ fn run(ctx: &StageCtx) -> Result<()> {
     let mut table = compare(&refs)?;
     write_parquet(&mut table, &ctx.out.join("comparison.parquet"))?;
     write_parquet(&mut table, &ctx.out.join("summary.parquet"))?;
+    let press_refs: Vec<(String, &std::path::Path)> = refs
+        .iter()
+        .filter(|(r, _)| PRESS_ROLES.contains(&r.as_str()))
+        .cloned()
+        .collect();
+    if !press_refs.is_empty() {
+        let ppl = if ctx.inputs.contains_key("perplexity") {
+            Some(ctx.input_file("perplexity", "retention.parquet")?)
+        } else {
+            None
+        };
+        let mut t = press_table(&press_refs, ppl.as_deref())?;
+        write_parquet(&mut t, &ctx.out.join("press.parquet"))?;
+    }
     let labels: Vec<String> = {
         let role = table.column("role")?.str()?;
         let method = table.column("method")?.str()?;

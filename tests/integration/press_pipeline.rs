@@ -229,3 +229,20 @@ fn press_flags_ratio_zero_is_exact_and_bad_values_name_the_flag() {
         assert!(err.contains(flag), "no {flag} in {err}");
     }
 }
+
+#[test]
+fn a_press_window_beyond_the_compressed_windows_publishes_nothing() {
+    let sb = Sandbox::new("presswinpipe");
+    // window = 128: each perplexity window compresses its first 64 tokens,
+    // which snapkv's 64-token observation window does not fit.
+    let p = sb.write("p.toml", &pipeline(r#"["knorm", "snapkv"]"#, "[0.0, 0.5]"));
+    let out = sb.kvlab(&["run", p.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("stages.press_eval.presses") && err.contains("snapkv's observation window"),
+        "{err}"
+    );
+    assert!(sb.objects().is_empty(), "published: {:?}", sb.objects());
+}

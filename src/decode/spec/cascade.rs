@@ -49,9 +49,10 @@ impl Proposer for CascadeProposer<'_> {
         let mut out = Proposal::empty();
         let mut s = seq.to_vec();
         // The intermediate's rounds are not instrumented (rekv is the target's).
-        let (rekv, recycle) = (cx.rekv, cx.recycle);
+        let (rekv, recycle, target) = (cx.rekv, cx.recycle, cx.recycle_target);
         cx.rekv = false;
         cx.recycle = false;
+        cx.recycle_target = None;
         'rounds: while out.tokens.len() < gamma {
             let before = cx.counters.target_forwards;
             let r = round(
@@ -89,6 +90,7 @@ impl Proposer for CascadeProposer<'_> {
         }
         cx.rekv = rekv;
         cx.recycle = recycle;
+        cx.recycle_target = target;
         self.text = s;
         Ok(out)
     }

@@ -10,6 +10,9 @@ pub(crate) struct Cx<'o> {
     pub rng: rand::rngs::StdRng,
     pub stop_ids: &'o [u32],
     pub rekv: bool,
+    /// Draft recycling (recycle.rs).
     pub recycle: bool,
+    /// Target recycling: the first layer that keeps rejected K/V.
+    pub recycle_target: Option<usize>,
     pub counters: Counters,
 }

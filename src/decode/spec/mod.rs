@@ -34,9 +34,11 @@ pub mod verify_stochastic;
 #[cfg(test)]
 mod chi2;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_recycle;
 #[cfg(test)]
 mod tests_rekv;
 #[cfg(test)]
@@ -46,7 +48,7 @@ pub use counters::Counters;
 pub use draft::{check_same_vocab, vocab_digest, Draft};
 pub use gamma::GammaSchedule;
 pub use press_hook::{NoPress, PressHook};
-pub use recycle::Recycle;
+pub use recycle::{Recycle, RECYCLE};
 pub use rekv::RekvEvent;
 pub use verdict::Verdict;
 
@@ -106,6 +108,10 @@ pub struct SpecGeneration {
     pub counters: Counters,
     /// ReKV rows (empty unless `SpecOpts::rekv`).
     pub rekv: Vec<RekvEvent>,
+    /// Bytes of KV cache held at the end: the target's, and the draft's own
+    /// (0 when it has none; a cascade's is the intermediate's).
+    pub kv_bytes: usize,
+    pub draft_kv_bytes: usize,
 }
 
 impl SpecGeneration {
@@ -141,12 +147,29 @@ fn check_opts(target: &Model, draft: &Draft, prompt: &[u32], o: &SpecOpts) -> Re
     o.gamma
         .check()
         .map_err(|m| input_err("speculative decoding", "gamma", m))?;
-    if o.recycle != Recycle::Off && !matches!(draft, Draft::Model { .. }) {
+    if o.recycle.draft() && !matches!(draft, Draft::Model { .. }) {
         return Err(input_err(
             "speculative decoding",
             "recycle",
             "needs a draft model with its own cache (draft = model)",
         ));
+    }
+    if let Some(from) = o.recycle.target_from() {
+        let n = target.config().n_layers;
+        if from >= n {
+            return Err(input_err(
+                "speculative decoding",
+                "recycle_from_layer",
+                format!("{from} is not below the target's {n} layers"),
+            ));
+        }
+        if o.rekv {
+            return Err(input_err(
+                "speculative decoding",
+                "recycle",
+                "target recycling replaces the K/V that rekv compares against: not with rekv",
+            ));
+        }
     }
     draft.check(target)
 }
@@ -175,7 +198,8 @@ pub fn speculative_generate_with(
         rng: rand::rngs::StdRng::seed_from_u64(opts.seed),
         stop_ids: &opts.stop_ids,
         rekv: opts.rekv,
-        recycle: opts.recycle != Recycle::Off,
+        recycle: opts.recycle.draft(),
+        recycle_target: opts.recycle.target_from(),
         counters: Counters::default(),
     };
     let mut out = SpecGeneration {
@@ -187,6 +211,8 @@ pub fn speculative_generate_with(
         rounds: vec![],
         counters: Counters::default(),
         rekv: vec![],
+        kv_bytes: 0,
+        draft_kv_bytes: 0,
     };
     if opts.max_new_tokens == 0 {
         return Ok(out);
@@ -276,6 +302,8 @@ pub fn speculative_generate_with(
     if stopped {
         out.stop_reason = "stop_token".into();
     }
+    out.kv_bytes = v.cache.nbytes();
+    out.draft_kv_bytes = proposer.cache_mut().map_or(0, |c| c.nbytes());
     out.counters = cx.counters;
     Ok(out)
 }

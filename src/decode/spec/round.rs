@@ -2,6 +2,7 @@
 
 use super::context::Cx;
 use super::proposer::{DraftKv, Proposer};
+use super::recycle::keep_rejected_in_target;
 use super::rekv;
 use super::rollback::rollback_to;
 use super::verdict::Verdict;
@@ -116,7 +117,14 @@ pub(crate) fn round(
     } else {
         None
     };
-    rollback_to(&mut v.cache, at);
+    match cx.recycle_target {
+        Some(from) if k < n => {
+            if keep_rejected_in_target(&mut v.cache, at, from) {
+                cx.counters.target_recycled += 1;
+            }
+        }
+        _ => rollback_to(&mut v.cache, at),
+    }
     v.upto = at;
     let mut new_seq = seq.to_vec();
     new_seq.extend_from_slice(&prop.tokens[..k]);

@@ -323,6 +323,7 @@ fn proposals_equal_independent_predictions() {
         stop_ids: &[],
         rekv: false,
         recycle: false,
+        recycle_target: None,
         counters: Counters::default(),
     };
     for layers in [1, 2] {

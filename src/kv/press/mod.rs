@@ -164,6 +164,19 @@ impl Press {
         })
     }
 
+    /// Sets the observation window of a press that has one; false otherwise.
+    pub fn set_window(&mut self, w: usize) -> bool {
+        match self {
+            Press::SnapKv { window, .. }
+            | Press::PyramidKv { window, .. }
+            | Press::CriticalSnapKv { window, .. } => {
+                *window = w;
+                true
+            }
+            _ => false,
+        }
+    }
+
     pub fn needs(&self) -> Needs {
         let attention = match self {
             Press::SnapKv { window, .. }
