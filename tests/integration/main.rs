@@ -3,6 +3,7 @@
 mod bad_input;
 mod crash_safety;
 mod engine_cli;
+mod gemma3_cli;
 mod items;
 mod layering;
 mod lego_pipeline;
@@ -14,3 +15,4 @@ mod sandbox;
 mod slurm;
 mod spec_cli;
 mod stage_table;
+mod unsupported_arch;
