@@ -23,6 +23,7 @@ models: build
 	$(KVLAB) --store $(STORE) fetch paul-graham-essays > target/essays.path
 	$(KVLAB) --store $(STORE) fetch alice29 > target/alice29.path
 	$(KVLAB) --store $(STORE) fetch mt-bench > target/mtbench.path
+	$(KVLAB) --store $(STORE) fetch gemma3-270m > target/gemma3.path
 
 $(PYENV)/ok:
 	python3 -m venv $(PYENV)
@@ -36,6 +37,7 @@ test: build models test-python
 	KVLAB_ESSAYS_DIR=$$(cat target/essays.path) \
 	KVLAB_ALICE_TXT=$$(cat target/alice29.path) \
 	KVLAB_MTBENCH=$$(cat target/mtbench.path) \
+	KVLAB_GEMMA3_GGUF=$$(cat target/gemma3.path) \
 	KVLAB_TEST_PYTHON=$(CURDIR)/$(PYENV)/bin/python \
 	$(CARGO) test --release --locked
 

@@ -14,6 +14,8 @@ pub mod kv;
 pub mod loaded;
 pub mod model;
 pub mod model_source;
+#[cfg(test)]
+pub mod mutation;
 pub mod plot;
 pub mod report;
 pub mod stages;

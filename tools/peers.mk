@@ -5,7 +5,7 @@
 #
 #   make peers            both peers below
 #   make peers-hf         peers/venv: pinned torch (CPU, no nvidia wheels) + transformers + gguf
-#   make peers-llamacpp   peers/llama.cpp/build/bin/{llama-bench,llama-perplexity,llama-simple}
+#   make peers-llamacpp   peers/llama.cpp/build/bin/{llama-bench,llama-perplexity,llama-simple,llama-speculative}
 #   make peers-kvpress    kvpress 0.5.5 in peers/venv; make press-fixtures rewrites tests/fixtures/press
 #   make peers-data       peers/data/alice29.txt (Brotli 1.2.1 sdist test data)
 #   make peers-ppl        llama.cpp perplexity of alice29.txt, 512-token chunks
@@ -26,13 +26,19 @@ LLAMACPP_SDIST     := $(PEERS_DIR)/dl/llama_cpp_python-$(LLAMACPP_PY_VER).tar.gz
 LLAMACPP_SDIST_SHA := 832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
 LLAMACPP_SRC       := $(PEERS_DIR)/llama.cpp
 LLAMACPP_BIN       := $(LLAMACPP_SRC)/build/bin
-LLAMACPP_TARGETS   := llama-bench llama-perplexity llama-simple
+LLAMACPP_TARGETS   := llama-bench llama-perplexity llama-simple llama-speculative
 # This machine's ISA spelled out instead of GGML_NATIVE: the CPU reports AMX and
 # -march=native compiles ggml's AMX matmul, which segfaults on the Q4_1 model
 # (llama-bench, ggml_backend_amx_mul_mat). Everything else the CPU has stays on.
+# Machines without AVX-512 (an AVX2-only AMD EPYC) get every AVX-512/VNNI flag
+# off: the AVX-512 build dies there with SIGILL. Flags are always all spelled
+# out, so switching machines reconfigures an existing build directory.
+LLAMACPP_AVX512    := $(if $(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo y),ON,OFF)
+LLAMACPP_AVXVNNI   := $(if $(shell grep -qw avx_vnni /proc/cpuinfo 2>/dev/null && echo y),ON,OFF)
 LLAMACPP_ISA       ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_BMI2=ON -DGGML_FMA=ON \
-    -DGGML_F16C=ON -DGGML_AVX_VNNI=ON -DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON \
-    -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON \
+    -DGGML_F16C=ON -DGGML_AVX_VNNI=$(LLAMACPP_AVXVNNI) -DGGML_AVX512=$(LLAMACPP_AVX512) \
+    -DGGML_AVX512_VBMI=$(LLAMACPP_AVX512) -DGGML_AVX512_VNNI=$(LLAMACPP_AVX512) \
+    -DGGML_AVX512_BF16=$(LLAMACPP_AVX512) \
     -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 
 BROTLI_VER      := 1.2.1

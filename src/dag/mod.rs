@@ -12,6 +12,8 @@ pub mod slurm_config;
 pub mod stage;
 pub mod stage_docs;
 pub mod status;
+#[cfg(test)]
+mod tests_mutation;
 
 pub use plan::Plan;
 pub use stage::{Registry, StageCtx, StageKind};

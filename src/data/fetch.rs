@@ -334,6 +334,19 @@ pub const FETCH_UNHASHED: &[&str] = &["file"];
 /// names, so a key holds the actual packages and digest rather than a name.
 /// Err is the message for the `pin` field.
 pub fn expand_pin(table: &mut toml::Table) -> std::result::Result<(), String> {
+    if table
+        .get("pin")
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+        .is_empty()
+    {
+        return Ok(());
+    }
+    expand_pin_in(&pins().map_err(|e| e.to_string())?, table)
+}
+
+/// [`expand_pin`] against the pins in `all`.
+fn expand_pin_in(all: &toml::Table, table: &mut toml::Table) -> std::result::Result<(), String> {
     let pin = table
         .get("pin")
         .and_then(|v| v.as_str())
@@ -342,7 +355,6 @@ pub fn expand_pin(table: &mut toml::Table) -> std::result::Result<(), String> {
     if pin.is_empty() {
         return Ok(());
     }
-    let all = pins().map_err(|e| e.to_string())?;
     let Some(toml::Value::Table(entry)) = all.get(&pin) else {
         let names: Vec<&str> = all.keys().map(|k| k.as_str()).collect();
         return Err(format!("unknown pin '{pin}' (known: {})", names.join(", ")));
@@ -371,20 +383,40 @@ pub fn fetch_into(spec: &FetchSpec, out: &Path, o: &Origin) -> Result<PathBuf> {
     result
 }
 
+/// The checked fetch request of `pin` in `all` (the pins file's tables),
+/// and the table it came from.
+fn pin_spec(all: &toml::Table, pin: &str) -> Result<(FetchSpec, toml::Table)> {
+    let mut table = crate::toml_file::parse_toml(FETCH_DEFAULTS, Path::new("stages/fetch.toml"))?;
+    table.insert("pin".into(), toml::Value::String(pin.to_string()));
+    expand_pin_in(all, &mut table).map_err(|m| input_err("stages/pins.toml", pin, m))?;
+    let spec = FetchSpec::deserialize(toml::Value::Table(table.clone()))
+        .map_err(|e| input_err("stages/pins.toml", pin, e.message().replace('\n', " ")))?;
+    spec.check(&Origin {
+        file: "stages/pins.toml",
+        table: pin,
+    })?;
+    Ok((spec, table))
+}
+
+/// Parses a pins file as `kvlab fetch` reads `stages/pins.toml` and checks
+/// every pin's fetch request; returns how many pins it has.
+pub fn check_pins(text: &str, file: &Path) -> Result<usize> {
+    let all = crate::toml_file::parse_toml(text, file)?;
+    for pin in all.keys() {
+        pin_spec(&all, pin)?;
+    }
+    Ok(all.len())
+}
+
 /// Fetch a pin outside any pipeline (`kvlab fetch`, `--model <pin>`), through
 /// the store under the same key a pipeline's `fetch` stage would use, and pin
 /// it against gc. Returns the fetched file (or directory).
 pub fn fetch_pin(store: &crate::store::Store, pin: &str) -> Result<PathBuf> {
-    let mut table = crate::toml_file::parse_toml(FETCH_DEFAULTS, Path::new("stages/fetch.toml"))?;
-    table.insert("pin".into(), toml::Value::String(pin.to_string()));
-    expand_pin(&mut table).map_err(|m| input_err("stages/pins.toml", pin, m))?;
-    let spec = FetchSpec::deserialize(toml::Value::Table(table.clone()))
-        .map_err(|e| input_err("stages/pins.toml", pin, e.message().replace('\n', " ")))?;
+    let (spec, mut table) = pin_spec(&pins()?, pin)?;
     let origin = Origin {
         file: "stages/pins.toml",
         table: pin,
     };
-    spec.check(&origin)?;
     for k in FETCH_UNHASHED {
         table.remove(*k);
     }

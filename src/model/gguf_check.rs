@@ -20,6 +20,22 @@ struct Walk<'a> {
     /// The field errors name ("header" for the model, "gguf header" for
     /// the tokenizer, as their callers report).
     field: &'a str,
+    /// Where each length, count, type, dim and offset was read (the
+    /// mutation tests aim absurd values there).
+    /// `None` outside tests: loading records nothing.
+    seen: Option<Vec<Field>>,
+    /// Inside a metadata array's elements.
+    in_array: bool,
+}
+
+/// A numeric header field: its byte offset, width, and whether it is a
+/// per-element length inside a metadata array (there are many).
+#[derive(Clone, Copy, Debug)]
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) struct Field {
+    pub at: usize,
+    pub width: usize,
+    pub in_array: bool,
 }
 
 impl Walk<'_> {
@@ -42,13 +58,26 @@ impl Walk<'_> {
     }
 
     fn u32(&mut self, what: &str) -> Result<u32> {
+        self.note(4);
         let b = self.take(4, what)?;
         Ok(u32::from_le_bytes(b.try_into().expect("4 bytes")))
     }
 
     fn u64(&mut self, what: &str) -> Result<u64> {
+        self.note(8);
         let b = self.take(8, what)?;
         Ok(u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    }
+
+    fn note(&mut self, width: usize) {
+        let (at, in_array) = (self.at, self.in_array);
+        if let Some(seen) = &mut self.seen {
+            seen.push(Field {
+                at,
+                width,
+                in_array,
+            });
+        }
     }
 
     /// A length or count (u32 in GGUF v1), at most `left / min_size`.
@@ -65,9 +94,12 @@ impl Walk<'_> {
         Ok(n)
     }
 
-    fn string(&mut self, what: &str) -> Result<()> {
+    /// A string; returns where its bytes are.
+    fn string(&mut self, what: &str) -> Result<std::ops::Range<usize>> {
         let n = self.count(1, what)?;
-        self.take(n, what).map(|_| ())
+        let start = self.at;
+        self.take(n, what)?;
+        Ok(start..self.at)
     }
 
     fn value(&mut self, ty: u32, depth: u32) -> Result<()> {
@@ -79,7 +111,7 @@ impl Walk<'_> {
             _ => None,
         };
         match ty {
-            8 => self.string("string value"),
+            8 => self.string("string value").map(|_| ()),
             9 => {
                 if depth > 2 {
                     return Err(self.err("array", "nested too deeply"));
@@ -93,7 +125,12 @@ impl Walk<'_> {
                 let n = self.count(min, "array length")?;
                 match fixed(et) {
                     Some(size) => self.take(n * size, "array").map(|_| ()),
-                    None => (0..n).try_for_each(|_| self.value(et, depth + 1)),
+                    None => {
+                        let outer = std::mem::replace(&mut self.in_array, true);
+                        (0..n).try_for_each(|_| self.value(et, depth + 1))?;
+                        self.in_array = outer;
+                        Ok(())
+                    }
                 }
             }
             t => {
@@ -126,7 +163,31 @@ pub(crate) fn check_bytes(buf: &[u8], file_len: u64, file: &str, field: &str) ->
         v1: false,
         file,
         field,
+        seen: None,
+        in_array: false,
     };
+    walk(&mut w)
+}
+
+/// Every numeric field of a valid header (`buf`, of a file of `file_len`
+/// bytes), in file order.
+#[cfg(test)]
+pub(crate) fn fields(buf: &[u8], file_len: u64) -> Result<Vec<Field>> {
+    let mut w = Walk {
+        buf,
+        at: 0,
+        file_len,
+        v1: false,
+        file: "-",
+        field: "header",
+        seen: Some(Vec::new()),
+        in_array: false,
+    };
+    walk(&mut w)?;
+    Ok(w.seen.unwrap_or_default())
+}
+
+fn walk(w: &mut Walk) -> Result<()> {
     if w.u32("magic")? != 0x4655_4747 {
         return Err(w.err("magic", "not a GGUF file"));
     }
@@ -138,9 +199,13 @@ pub(crate) fn check_bytes(buf: &[u8], file_len: u64, file: &str, field: &str) ->
     let n_tensors = w.count(24, "tensor count")?;
     let n_kv = w.count(12, "metadata count")?;
     for _ in 0..n_kv {
-        w.string("key")?;
+        let key = w.string("key")?;
         let ty = w.u32("value type")?;
+        let at = w.at;
         w.value(ty, 0)?;
+        if &w.buf[key] == b"general.alignment" {
+            check_alignment(w, ty, at)?;
+        }
     }
     for _ in 0..n_tensors {
         w.string("tensor name")?;
@@ -164,6 +229,25 @@ pub(crate) fn check_bytes(buf: &[u8], file_len: u64, file: &str, field: &str) ->
         w.u32("tensor type")?;
         // Offsets are checked by the loader, which names the tensor.
         w.u64("tensor offset")?;
+    }
+    Ok(())
+}
+
+/// candle rounds the data offset up to `general.alignment` (a division);
+/// GGUF requires a power of two. Integer types only: candle ignores others.
+fn check_alignment(w: &Walk, ty: u32, at: usize) -> Result<()> {
+    let b = &w.buf[at..w.at];
+    let v = match ty {
+        0 | 1 => b[0] as i64,
+        2 => u16::from_le_bytes([b[0], b[1]]) as i64,
+        3 => i16::from_le_bytes([b[0], b[1]]) as i64,
+        4 => u32::from_le_bytes(b[..4].try_into().expect("4 bytes")) as i64,
+        5 => i32::from_le_bytes(b[..4].try_into().expect("4 bytes")) as i64,
+        _ => return Ok(()),
+    };
+    let v = if ty == 1 { b[0] as i8 as i64 } else { v };
+    if v <= 0 || (v as u64).count_ones() != 1 {
+        return Err(w.err("general.alignment", format!("{v} is not a power of two")));
     }
     Ok(())
 }

@@ -20,6 +20,10 @@ pub(crate) mod role;
 pub(crate) mod safetensors_loader;
 #[cfg(test)]
 mod tests_mutation;
+#[cfg(test)]
+mod tests_mutation_real;
+#[cfg(test)]
+mod tests_quant_greedy;
 pub mod transformer;
 pub mod weights;
 

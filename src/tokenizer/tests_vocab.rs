@@ -1,5 +1,6 @@
 //! Exact ids against llama.cpp's tokenizer test vectors (tests/data/vocab/,
-//! from llama.cpp's `models/ggml-vocab-*.gguf{,.inp,.out}`).
+//! from llama.cpp's `models/ggml-vocab-*.gguf{,.inp,.out}`): byte-level BPE
+//! (gpt-2, qwen2) and SentencePiece (llama-spm).
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
@@ -57,6 +58,11 @@ fn load_cases(name: &str) -> Vec<(String, Vec<u32>)> {
 
 /// Every case must encode to exactly llama.cpp's ids and decode back to the input.
 fn check_vocab(name: &str) {
+    check_vocab_decoding(name, |t| t.to_owned());
+}
+
+/// As [`check_vocab`], with the text each case decodes back to.
+fn check_vocab_decoding(name: &str, decoded: fn(&str) -> String) {
     let tok = load_vocab(name);
     let cases = load_cases(name);
     assert!(cases.len() > 30, "{name}: only {} cases", cases.len());
@@ -68,10 +74,11 @@ fn check_vocab(name: &str) {
         if &got != want {
             failures.push(format!("{text:?}\n  want {want:?}\n  got  {got:?}"));
         }
-        if &back != text {
+        let text_back = decoded(text);
+        if back != text_back {
             failures.push(format!("{text:?} decoded as {back:?}"));
         }
-        exact += usize::from(&got == want && &back == text);
+        exact += usize::from(&got == want && back == text_back);
     }
     println!(
         "{name}: {exact}/{} cases exact (ids and round trip)",
@@ -126,4 +133,36 @@ fn gpt2_vocab_has_no_chat_template() {
     // Only <|endoftext|> is special; it is both EOS and the stop id.
     assert_eq!(tok.stop_ids(), vec![50_256]);
     assert_eq!(tok.encode("<|endoftext|>").unwrap(), vec![50_256]);
+}
+
+/// SentencePiece from GGUF scores (`tokenizer.ggml.model = llama`, the
+/// tokenizer Gemma 3 uses) against llama.cpp's Llama SPM vectors. The vocab
+/// asks for a space prefix, so a non-empty text decodes with a leading space:
+/// kvlab's decode keeps it, as a continuation's first piece needs it.
+#[test]
+fn llama_spm_vocab_matches_llama_cpp() {
+    check_vocab_decoding("llama-spm", |t| {
+        if t.is_empty() {
+            String::new()
+        } else {
+            format!(" {t}")
+        }
+    });
+}
+
+#[test]
+fn llama_spm_metadata() {
+    let tok = load_vocab("llama-spm");
+    assert_eq!(tok.vocab_size(), 32_000);
+    assert_eq!(tok.bos_id(), Some(1));
+    assert_eq!(tok.eos_id(), Some(2));
+    // BOS first, as llama.cpp's SPM adds it; byte fallback for a character
+    // outside the vocabulary (U+10FFFD: four <0xXX> pieces after "▁").
+    assert_eq!(
+        tok.encode_for_model("Hello world").unwrap(),
+        vec![1, 15_043, 3_186]
+    );
+    let ids = tok.encode("\u{10FFFD}").unwrap();
+    assert_eq!(ids.len(), 5, "{ids:?}");
+    assert_eq!(tok.decode(&ids).unwrap(), " \u{10FFFD}");
 }

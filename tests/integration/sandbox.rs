@@ -78,7 +78,7 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
 }
 
-fn env_path(var: &str, what: &str) -> PathBuf {
+pub fn env_path(var: &str, what: &str) -> PathBuf {
     let p = std::env::var(var).unwrap_or_else(|_| {
         panic!("{var} is not set: run the tests with `make test`, which fetches {what}")
     });
