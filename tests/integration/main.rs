@@ -8,6 +8,7 @@ mod layering;
 mod lego_pipeline;
 mod pipeline_cache;
 mod press_pipeline;
+mod rag_pipeline;
 mod rekv_pipeline;
 mod report_page;
 mod sandbox;
