@@ -127,7 +127,12 @@ pub fn fusion_cells(scores: &DataFrame) -> Result<Vec<Cell>> {
     let vanilla: BTreeMap<(String, String), (f64, f64)> = cells
         .iter()
         .filter(|c| c.method == "vanilla")
-        .map(|c| ((c.task.clone(), c.press.clone()), (c.mean("f1"), c.mean("ttft_ms"))))
+        .map(|c| {
+            (
+                (c.task.clone(), c.press.clone()),
+                (c.mean("f1"), c.mean("ttft_ms")),
+            )
+        })
         .collect();
     for c in &mut cells {
         if let Some(&(f1, ttft)) = vanilla.get(&(c.task.clone(), c.press.clone())) {
@@ -267,7 +272,10 @@ mod tests {
         assert!(a.mean("load_ms").is_nan());
         let md = cells_markdown(&cells);
         assert_eq!(md.lines().count(), 2 + cells.len());
-        assert!(md.contains("| qa | blend | 0.15 | 2 | 0.500 | -25.0 | 50.0 | 4.00× |"), "{md}");
+        assert!(
+            md.contains("| qa | blend | 0.15 | 2 | 0.500 | -25.0 | 50.0 | 4.00× |"),
+            "{md}"
+        );
         let df = cells_frame(&cells).unwrap();
         assert_eq!(df.height(), cells.len());
         assert_eq!(df.width(), 5 + MEANS.len() + 2);

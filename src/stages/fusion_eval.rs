@@ -18,8 +18,8 @@ use crate::kv::fusion::attnlink::chunk_starts;
 use crate::kv::fusion::budget::budget;
 use crate::kv::fusion::fuse::METHODS;
 use crate::kv::fusion::press_after::press_fused;
-use crate::kv::press::Press;
 use crate::kv::fusion::{fuse, FuseOpts, FusionInput, Method, Segment};
+use crate::kv::press::Press;
 use crate::kv::KvCache;
 use crate::plot::Format;
 use crate::store::hashing::ids_blake3;
@@ -497,7 +497,11 @@ fn compute_item(item: &ItemCtx) -> Result<serde_json::Value> {
     if w.press != "no_press" {
         let press = Press::from_name("fusion_eval", &w.press)?;
         let q = &w.question;
-        let tail = if method == Method::Cat { &q[q.len().saturating_sub(1)..] } else { &q[..] };
+        let tail = if method == Method::Cat {
+            &q[q.len().saturating_sub(1)..]
+        } else {
+            &q[..]
+        };
         let (_, rerun) = press_fused(&model, &mut f.cache, tail, &press, w.press_ratio)?;
         logits = rerun.unwrap_or(logits);
     }
