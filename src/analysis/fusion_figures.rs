@@ -72,8 +72,11 @@ pub fn fusion_figures(cells: &[Cell], formats: &[Format], out: &Path) -> Result<
 
 /// One line per method (and press) of `task`: (TTFT, F1) through its rates,
 /// in rate order.
+/// (rate, TTFT, F1) points of one method.
+type Points = Vec<(f64, f64, f64)>;
+
 fn frontier(cells: &[Cell], task: &str) -> Vec<Line> {
-    let mut by: BTreeMap<(usize, String), Vec<(f64, f64, f64)>> = BTreeMap::new();
+    let mut by: BTreeMap<(usize, String), Points> = BTreeMap::new();
     let mut order: Vec<String> = vec![];
     for c in cells.iter().filter(|c| c.task == task) {
         let name = if c.press == "no_press" {

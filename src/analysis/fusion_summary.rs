@@ -92,7 +92,7 @@ pub fn fusion_cells(scores: &DataFrame) -> Result<Vec<Cell>> {
             order.push(m.clone());
         }
         let r = ratio.get(i).unwrap_or(f64::NAN);
-        if !(r >= 0.0) {
+        if r.is_nan() || r < 0.0 {
             return Err(other(format!("scores.parquet: row {i}: ratio {r}")));
         }
         let p = press.get(i).unwrap_or("no_press").to_string();
@@ -220,10 +220,11 @@ pub fn fusion_summary(scores: &Path) -> Result<Vec<Cell>> {
 mod tests {
     use super::*;
 
-    fn scores(rows: &[(&str, &str, &str, f64, &str, f64)]) -> DataFrame {
-        let c = |f: fn(&(&str, &str, &str, f64, &str, f64)) -> String| -> Vec<String> {
-            rows.iter().map(f).collect()
-        };
+    /// task, sample, method, ratio, metric, value
+    type Row<'a> = (&'a str, &'a str, &'a str, f64, &'a str, f64);
+
+    fn scores(rows: &[Row]) -> DataFrame {
+        let c = |f: fn(&Row) -> String| -> Vec<String> { rows.iter().map(f).collect() };
         DataFrame::new_infer_height(vec![
             Column::new("task".into(), c(|r| r.0.into())),
             Column::new("sample".into(), c(|r| r.1.into())),

@@ -1,9 +1,9 @@
 //! Measured on the real SmolLM2 GGUF and essay text (`KVLAB_SMOLLM2_GGUF`,
 //! `KVLAB_ESSAYS_DIR`; skipped without them): stored vs raw bytes per codec
 //! and KV dtype, and loading a chunk's KV vs recomputing it. Prints one line
-//! per setting (BENCHMARKS.md, "RAG KV fusion", quotes them) and checks load
-//! >= 5x faster than recompute (the 0.7x-raw size goal is printed: not met
-//! losslessly, see the numbers).
+//! per setting (BENCHMARKS.md, "RAG KV fusion", quotes them) and checks that
+//! loading is at least 5x faster than recomputing (the 0.7x-raw size goal is
+//! printed: not met losslessly, see the numbers).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
