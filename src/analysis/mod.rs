@@ -5,6 +5,8 @@
 pub mod attention_output;
 pub mod attention_stats;
 pub mod columns;
+pub mod fusion_figures;
+pub mod fusion_summary;
 pub mod press_figures;
 pub mod rejections_table;
 pub mod rekv;

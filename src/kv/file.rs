@@ -23,7 +23,10 @@ use crate::error::{input_err, IoContext, Result};
 const FORMAT: &str = "kvlab-kv-1";
 const ZSTD_LEVEL: i32 = 3;
 const MAGIC: &[u8] = b"kvlab-kv-2\n";
-/// Chosen from the measurements in `kv_codec`'s tests.
+/// Byte planes: the smallest lossless file for every KV dtype measured on
+/// 512 tokens of essay text with SmolLM2 (BENCHMARKS.md, "RAG KV fusion":
+/// f16 0.849x raw vs plain 0.918x, planes_delta 0.874x; bf16 0.710x vs
+/// 0.781x, 0.727x), and loading stays >= 100x faster than recomputing.
 pub const DEFAULT_CODEC: Codec = Codec::Planes;
 
 #[derive(Serialize, Deserialize)]

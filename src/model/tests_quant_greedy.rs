@@ -36,8 +36,8 @@ fn greedy(m: &super::Model, prompt: &[u32], n: usize) -> Vec<u32> {
 fn default_quant_path_starts_like_f32_and_llama_cpp() {
     let path = smollm2_gguf();
     let tok = Tokenizer::from_gguf_file(&path).unwrap();
-    let quant = load_model(&path, "quant", "auto").unwrap();
-    let f32 = load_model(&path, "f32", "auto").unwrap();
+    let quant = load_model(&path, "quant", "auto", "cpu").unwrap();
+    let f32 = load_model(&path, "f32", "auto", "cpu").unwrap();
     for (prompt, want) in CASES {
         let ids = tok.encode_for_model(prompt).unwrap();
         let q = greedy(&quant, &ids, 4);

@@ -38,10 +38,12 @@ impl Group {
     }
 }
 
-/// Bars side by side per category, or a polyline per group.
+/// Bars side by side per category, one bar per category with the groups
+/// stacked (parts of a whole, e.g. a time breakdown), or a polyline per group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mark {
     Bars,
+    Stacked,
     Lines,
 }
 
@@ -113,9 +115,15 @@ impl Cats<'_> {
         if let Some((lo, hi)) = self.opts.y_range {
             return widen(lo, hi);
         }
-        let values = self.groups.iter().flat_map(|g| g.values.iter().copied());
+        // a stack's height is its parts' sum
+        let values: Vec<f64> = if self.opts.mark == Mark::Stacked {
+            self.stack_tops()
+        } else {
+            self.groups.iter().flat_map(|g| g.values.clone()).collect()
+        };
+        let values = values.iter().copied();
         let refs = self.opts.refs.iter().map(|r| r.at);
-        let bars = self.opts.mark == Mark::Bars;
+        let bars = self.opts.mark != Mark::Lines;
         if bars && finite_range(values.clone()).is_none() {
             return (0.0, 1.0);
         }
@@ -129,6 +137,16 @@ impl Cats<'_> {
                 (lo, hi + pad)
             }
         }
+    }
+
+    /// Per category, the top of its stack (non-finite parts count 0).
+    fn stack_tops(&self) -> Vec<f64> {
+        (0..self.categories.len())
+            .map(|c| {
+                let parts = self.groups.iter().map(|g| g.values[c]);
+                parts.filter(|v| v.is_finite()).sum()
+            })
+            .collect()
     }
 
     /// The label at `v` when it is a category centre (and not thinned out).
@@ -158,7 +176,7 @@ impl Draw for Cats<'_> {
         let body = root.titled(&fig.title, fig.title_font()).map_err(perr)?;
         // even one group is named: it may stand for several merged ones
         let mut labels: Vec<&str> = self.groups.iter().map(|g| g.label.as_str()).collect();
-        if self.opts.mark == Mark::Bars {
+        if self.opts.mark != Mark::Lines {
             labels.extend(self.opts.refs.iter().map(|r| r.label.as_str()));
         }
         let (plot, strip) = split_legend(&body, fig, &labels)?;
@@ -191,6 +209,7 @@ impl Draw for Cats<'_> {
 
         let k = self.groups.len().max(1) as f64;
         let width = 0.8 / k;
+        let mut base = vec![0.0; self.categories.len()];
         for (j, g) in self.groups.iter().enumerate() {
             let color = self.color(j);
             let finite = || {
@@ -218,6 +237,15 @@ impl Draw for Cats<'_> {
                         chart.draw_series(texts).map_err(perr)?;
                     }
                 }
+                Mark::Stacked => {
+                    let bars = finite().map(|(c, v)| {
+                        let b = base[c as usize];
+                        base[c as usize] += v;
+                        Rectangle::new([(c - 0.4, b), (c + 0.4, b + v)], color.filled())
+                    });
+                    let bars: Vec<_> = bars.collect();
+                    chart.draw_series(bars).map_err(perr)?;
+                }
                 Mark::Lines => {
                     let style = color.stroke_width(fig.px(3));
                     chart
@@ -231,9 +259,19 @@ impl Draw for Cats<'_> {
             }
         }
 
+        if self.opts.mark == Mark::Stacked && self.opts.value_labels {
+            let font = fig.tick_font().pos(Pos::new(HPos::Center, VPos::Bottom));
+            let tops = self.stack_tops().into_iter().enumerate();
+            let texts = tops.filter(|(_, v)| *v > 0.0).map(|(c, v)| {
+                EmptyElement::at((c as f64, v))
+                    + Text::new(value_text(v), (0, -(fig.px(3) as i32)), font.clone())
+            });
+            chart.draw_series(texts).map_err(perr)?;
+        }
+
         // thresholds over the data; bars would hide a label in the plot, so
         // a bar chart names them in the legend instead
-        let in_legend = self.opts.mark == Mark::Bars;
+        let in_legend = self.opts.mark != Mark::Lines;
         for r in &self.opts.refs {
             chart
                 .draw_series(DashedLineSeries::new(
@@ -267,7 +305,7 @@ impl Draw for Cats<'_> {
 
         if let Some(strip) = strip {
             let swatch = match self.opts.mark {
-                Mark::Bars => Swatch::Box,
+                Mark::Bars | Mark::Stacked => Swatch::Box,
                 Mark::Lines => Swatch::Line,
             };
             let mut entries: Vec<_> = (0..self.groups.len())
@@ -344,6 +382,23 @@ mod tests {
         };
         let (lo, hi) = c.y_range();
         assert!(lo < 0.2 && lo > 0.1 && hi > 0.9, "{lo} {hi}");
+        // stacked: the axis reaches the tallest stack, a NaN part adds nothing
+        let parts = [
+            Group::new("a", vec![0.5, f64::NAN, 0.75]),
+            Group::new("b", vec![1.0, 0.5, 0.25]),
+        ];
+        let opts = BarOptions {
+            mark: Mark::Stacked,
+            ..BarOptions::default()
+        };
+        let c = Cats {
+            categories: &three,
+            groups: &parts,
+            opts: &opts,
+        };
+        assert_eq!(c.stack_tops(), vec![1.5, 0.5, 1.0]);
+        let (lo, hi) = c.y_range();
+        assert!(lo == 0.0 && hi > 1.5, "{lo} {hi}");
     }
 
     #[test]

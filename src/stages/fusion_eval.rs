@@ -1,9 +1,12 @@
 //! Stage `fusion_eval`: greedy answers to the tasks' samples from fused
 //! precomputed chunk KVs -> `scores.parquet` (task, sample, method, press,
-//! ratio, metric, value; method = selector, ratio = rate) and
-//! `steps.parquet`. One item per (sample, selector, rate); selectors that
+//! ratio, metric, value; method = selector, ratio = rate), `steps.parquet`,
+//! `summary.parquet` (per task, method and rate, relative to vanilla) and
+//! figures (F1-vs-TTFT frontier per task, TTFT breakdown). One item per (sample, selector, rate); selectors that
 //! ignore the rate have one item per sample.
 
+use crate::analysis::fusion_figures::fusion_figures;
+use crate::analysis::fusion_summary::{cells_frame, cells_markdown, fusion_cells};
 use crate::dag::item::{ItemCtx, ItemSpec, StoreFile};
 use crate::dag::params::Params;
 use crate::dag::stage::{StageCtx, StageKind};
@@ -14,8 +17,11 @@ use crate::kv::fusion::answer::greedy;
 use crate::kv::fusion::attnlink::chunk_starts;
 use crate::kv::fusion::budget::budget;
 use crate::kv::fusion::fuse::METHODS;
+use crate::kv::fusion::press_after::press_fused;
 use crate::kv::fusion::{fuse, FuseOpts, FusionInput, Method, Segment};
+use crate::kv::press::Press;
 use crate::kv::KvCache;
+use crate::plot::Format;
 use crate::store::hashing::ids_blake3;
 use crate::table::{read_parquet, write_parquet};
 use polars::prelude::*;
@@ -45,6 +51,9 @@ struct EvalParams {
     max_new_tokens: i64,
     check_layer: i64,
     blend_use_v: bool,
+    press: String,
+    press_ratio: f64,
+    formats: Vec<String>,
 }
 
 fn resolve(p: &mut Params) -> Result<()> {
@@ -61,6 +70,14 @@ fn resolve(p: &mut Params) -> Result<()> {
     if x.rates.is_empty() || x.rates.iter().any(|r| !(*r > 0.0 && *r <= 1.0)) {
         return Err(p.err("rates", "every rate must be in (0, 1]"));
     }
+    formats(&x.formats).map_err(|m| p.err("formats", m))?;
+    if !crate::kv::press::NAMES.contains(&x.press.as_str()) {
+        let known = crate::kv::press::NAMES.join(", ");
+        return Err(p.err("press", format!("unknown press '{}' ({known})", x.press)));
+    }
+    if !(0.0..1.0).contains(&x.press_ratio) {
+        return Err(p.err("press_ratio", "must be in [0, 1)"));
+    }
     if x.max_new_tokens <= 0 || x.max_samples < 0 || x.check_layer < 0 {
         return Err(p.err(
             "max_new_tokens",
@@ -68,6 +85,21 @@ fn resolve(p: &mut Params) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The figure formats, checked: a non-empty subset of png/svg.
+fn formats(names: &[String]) -> std::result::Result<Vec<Format>, String> {
+    let mut out = vec![];
+    for n in names {
+        let f = Format::parse(n).ok_or_else(|| format!("unknown format {n:?} (png, svg)"))?;
+        if !out.contains(&f) {
+            out.push(f);
+        }
+    }
+    if out.is_empty() {
+        return Err("list at least one format (png, svg)".into());
+    }
+    Ok(out)
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -93,6 +125,15 @@ struct EvalWork {
     kv_dtype: String,
     /// The precompute's device: its KV and this evaluation share one.
     device: String,
+    /// Eviction after fusion (`no_press`: none).
+    #[serde(default = "no_press")]
+    press: String,
+    #[serde(default)]
+    press_ratio: f64,
+}
+
+fn no_press() -> String {
+    "no_press".into()
 }
 
 #[derive(Serialize, Deserialize)]
@@ -110,6 +151,9 @@ struct Timing {
     load_ms: f64,
     select_ms: f64,
     recompute_ms: f64,
+    /// The post-fusion press (0 without one).
+    #[serde(default)]
+    press_ms: f64,
     first_token_ms: f64,
     ttft_ms: f64,
     tpot_ms: f64,
@@ -219,6 +263,11 @@ fn run(ctx: &StageCtx) -> Result<()> {
                     "max_new_tokens": x.max_new_tokens, "stop_ids": tok.stop_ids(),
                 });
                 crate::device::add_to_preimage(&mut preimage, &device);
+                if x.press != "no_press" {
+                    // Only then: cells without a press keep their keys.
+                    preimage["press"] = x.press.clone().into();
+                    preimage["press_ratio"] = x.press_ratio.into();
+                }
                 let work = EvalWork {
                     gguf: StoreFile::of(model, &gguf),
                     prefix: meta.prefix.clone(),
@@ -233,6 +282,8 @@ fn run(ctx: &StageCtx) -> Result<()> {
                     dtype: meta.dtype.clone(),
                     kv_dtype: meta.kv_dtype.clone(),
                     device: device.clone(),
+                    press: x.press.clone(),
+                    press_ratio: x.press_ratio,
                 };
                 specs.push(ctx.item_spec(
                     preimage,
@@ -270,6 +321,7 @@ fn run(ctx: &StageCtx) -> Result<()> {
             ("load_ms", t.load_ms),
             ("select_ms", t.select_ms),
             ("recompute_ms", t.recompute_ms),
+            ("press_ms", t.press_ms),
             ("first_token_ms", t.first_token_ms),
             ("tpot_ms", t.tpot_ms),
             (
@@ -299,7 +351,7 @@ fn run(ctx: &StageCtx) -> Result<()> {
         Column::new("task".into(), sc.task),
         Column::new("sample".into(), sc.sample),
         Column::new("method".into(), sc.method),
-        Column::new("press".into(), vec!["no_press".to_string(); rows]),
+        Column::new("press".into(), vec![x.press.clone(); rows]),
         Column::new("ratio".into(), sc.ratio),
         Column::new("metric".into(), sc.metric),
         Column::new("value".into(), sc.value),
@@ -318,7 +370,15 @@ fn run(ctx: &StageCtx) -> Result<()> {
         Column::new("tpot_ms".into(), st_tpot),
         Column::new("n_tokens".into(), st_n),
     ])?;
-    write_parquet(&mut steps, &ctx.out.join("steps.parquet"))
+    write_parquet(&mut steps, &ctx.out.join("steps.parquet"))?;
+    // Relative to vanilla: summary.parquet (the report shows it in full) and figures.
+    let cells = fusion_cells(&df)?;
+    write_parquet(&mut cells_frame(&cells)?, &ctx.out.join("summary.parquet"))?;
+    let md = ctx.out.join("summary.md");
+    std::fs::write(&md, cells_markdown(&cells)).ctx(md.display())?;
+    let fmts = formats(&x.formats).map_err(other)?;
+    fusion_figures(&cells, &fmts, ctx.out)?;
+    Ok(())
 }
 
 #[derive(Default)]
@@ -435,18 +495,32 @@ fn compute_item(item: &ItemCtx) -> Result<serde_json::Value> {
         attnlink: chunk_starts(&lens, budget(w.rate, input.doc_len())),
     };
     let mut f = fuse(&model, &input, method, &opts)?;
-    let logits = f
+    let mut logits = f
         .logits
         .take()
         .ok_or_else(|| other("fusion_eval: empty prompt"))?;
+    let t = Instant::now();
+    if w.press != "no_press" {
+        let press = Press::from_name("fusion_eval", &w.press)?;
+        let q = &w.question;
+        let tail = if method == Method::Cat {
+            &q[q.len().saturating_sub(1)..]
+        } else {
+            &q[..]
+        };
+        let (_, rerun) = press_fused(&model, &mut f.cache, tail, &press, w.press_ratio)?;
+        logits = rerun.unwrap_or(logits);
+    }
+    let press_ms = t.elapsed().as_secs_f64() * 1e3;
     let a = greedy(&model, &mut f.cache, &logits, w.max_new_tokens, &w.stop_ids)?;
     let select_ms = f.assemble_ms + f.select_ms;
     let timing = Timing {
         load_ms,
         select_ms,
         recompute_ms: f.recompute_ms,
+        press_ms,
         first_token_ms: a.first_token_ms,
-        ttft_ms: load_ms + select_ms + f.recompute_ms + a.first_token_ms,
+        ttft_ms: load_ms + select_ms + f.recompute_ms + press_ms + a.first_token_ms,
         tpot_ms: a.tpot_ms(),
         step_ms: a.step_ms.clone(),
     };

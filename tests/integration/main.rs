@@ -11,6 +11,7 @@ mod lego_pipeline;
 mod pipeline_cache;
 mod press_cli;
 mod press_pipeline;
+mod rag_pipeline;
 mod rekv_pipeline;
 mod report_page;
 mod sandbox;

@@ -18,6 +18,7 @@ pub mod blend;
 pub mod budget;
 pub mod fuse;
 pub mod layout;
+pub mod press_after;
 pub mod surprisal;
 
 #[cfg(test)]

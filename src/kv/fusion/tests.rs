@@ -218,3 +218,35 @@ fn cast(c: &KvCache, dtype: DType) -> KvCache {
     }
     out
 }
+
+#[test]
+fn a_press_after_fusion_sees_the_cache_in_position_order() {
+    use super::press_after::{press_fused, sort_by_position};
+    use crate::kv::press::Press;
+    let m = tiny();
+    // Longer than snapkv's 64-query window, which it must exceed.
+    let inp = input(&m, 2, &[40, 40], 4);
+    let f = fuse(&m, &inp, Method::Blend, &opts(0.3, vec![])).unwrap();
+    let n = f.cache.len(0);
+    // Recomputed entries went to the end: out of order before sorting.
+    assert!(f.cache.positions(0).windows(2).any(|w| w[0] > w[1]));
+    let mut sorted = f.cache.clone();
+    sort_by_position(&mut sorted).unwrap();
+    assert_eq!(sorted.positions(1), (0..n as i64).collect::<Vec<_>>());
+    // streaming_llm keeps the 4 sinks and the most recent positions.
+    let mut c = f.cache.clone();
+    let sl = Press::from_name("t", "streaming_llm").unwrap();
+    let (st, rerun) = press_fused(&m, &mut c, &inp.question, &sl, 0.5).unwrap();
+    assert!(rerun.is_none());
+    let kept = st.kept[0] as i64;
+    let want: Vec<i64> = (0..4).chain(n as i64 - (kept - 4)..n as i64).collect();
+    assert_eq!(c.positions(0), want);
+    // snapkv observes the question, re-run: same logits as the fusion's.
+    let mut c = f.cache.clone();
+    let snap = Press::from_name("t", "snapkv").unwrap();
+    let (st, rerun) = press_fused(&m, &mut c, &inp.question, &snap, 0.5).unwrap();
+    let d = max_diff(&rerun.unwrap(), f.logits.as_ref().unwrap());
+    assert!(d <= 1e-4, "{d}");
+    assert_eq!(c.len(0), st.kept[0]);
+    assert!(st.kept[0] < n);
+}
