@@ -118,7 +118,7 @@ fn mutated_pipeline_toml_is_an_error_not_a_panic() {
     run(
         "pipelines/default.toml",
         &good,
-        0x5eed_70_0001,
+        0x005e_ed70_0001,
         500,
         load_pipeline,
     );
@@ -129,5 +129,5 @@ fn mutated_pins_are_an_error_not_a_panic() {
     let good = std::fs::read_to_string(repo_file("stages/pins.toml")).unwrap();
     let n = crate::data::fetch::check_pins(&good, Path::new("stages/pins.toml")).unwrap();
     assert!(n >= 10, "{n} pins");
-    run("stages/pins.toml", &good, 0x5eed_70_0002, 500, load_pins);
+    run("stages/pins.toml", &good, 0x005e_ed70_0002, 500, load_pins);
 }

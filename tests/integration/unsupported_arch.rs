@@ -84,10 +84,11 @@ fn unsupported_config_json_model_type_is_one_line_input_error() {
         sb.dir.join("bert/model.safetensors"),
     )
     .unwrap();
-    let e =
+    let Err(e) =
         kvlab::model::Model::load_hf_dir(&sb.dir.join("bert"), &kvlab::model::LoadOptions::f32())
-            .err()
-            .expect("bert is not supported");
+    else {
+        panic!("bert is not supported");
+    };
     let msg = e.to_string();
     assert_eq!(e.exit_code(), 2, "{msg}");
     assert_eq!(msg.trim().lines().count(), 1, "{msg}");
