@@ -2,21 +2,13 @@
 //! by Hugging Face transformers (tools/make_fixtures.py), and the model
 //! stages in a pipeline read back with duckdb.
 
-use crate::sandbox::{smollm2_gguf, stderr, stdout, test_python, Sandbox};
+use crate::sandbox::{json_ids as ids, smollm2_gguf, stderr, stdout, test_python, Sandbox};
 
 fn fixture(name: &str) -> serde_json::Value {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/smollm2")
         .join(name);
     serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
-}
-
-fn ids(v: &serde_json::Value) -> Vec<u64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap())
-        .collect()
 }
 
 #[test]

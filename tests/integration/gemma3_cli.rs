@@ -3,20 +3,12 @@
 //! ids and text (tests/fixtures/gemma3/greedy.json), and a short `perplexity`
 //! of alice29 runs with the window and token count it was asked for.
 
-use crate::sandbox::{env_path, stderr, stdout, Sandbox};
+use crate::sandbox::{env_path, json_ids as ids, stderr, stdout, Sandbox};
 
 fn gemma3_gguf() -> String {
     env_path("KVLAB_GEMMA3_GGUF", "the Gemma 3 270M GGUF")
         .display()
         .to_string()
-}
-
-fn ids(v: &serde_json::Value) -> Vec<u64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap())
-        .collect()
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! runner: rejections, a verdict per mode, one gamma's change recomputing only
 //! what depends on it, and bad speculative settings refused before anything runs.
 
-use crate::sandbox::{sha256, smollm2_gguf, stderr, stdout, Sandbox, SMOLLM2_SHA256};
+use crate::sandbox::{model_and_prompts_stages, stderr, stdout, Sandbox};
 
 fn pipeline(decode_extra: &str) -> String {
     let layers = if decode_extra.contains("self_spec_layers") {
@@ -10,20 +10,9 @@ fn pipeline(decode_extra: &str) -> String {
     } else {
         "self_spec_layers = 20"
     };
-    let mt = std::env::var("KVLAB_MTBENCH").expect("KVLAB_MTBENCH: run with `make test`");
     format!(
         r#"name = "r"
-[stages.model]
-kind = "fetch"
-file = "{model}"
-sha256 = "{msha}"
-output = "model.gguf"
-[stages.prompts]
-kind = "fetch"
-file = "{mt}"
-sha256 = "{mtsha}"
-output = "questions.jsonl"
-[stages.decode]
+{head}[stages.decode]
 kind = "generate"
 inputs = {{ model = "model", prompts = "prompts" }}
 draft = "self"
@@ -37,9 +26,7 @@ kind = "rekv"
 inputs = {{ decode = "decode" }}
 formats = ["svg"]
 "#,
-        model = smollm2_gguf().display(),
-        msha = SMOLLM2_SHA256,
-        mtsha = sha256(&mt),
+        head = model_and_prompts_stages(),
     )
 }
 

@@ -103,6 +103,37 @@ pub fn test_python() -> PathBuf {
 pub const SMOLLM2_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
 pub const ESSAYS_SHA256: &str = "448488d48eb2ed441385ae9fa1df4e0e081f674ec593cfed252a9ababefbe4e4";
 
+/// The `model` (SmolLM2) and `prompts` (MT-Bench) fetch stages over local
+/// files, the head of the model-stage test pipelines.
+pub fn model_and_prompts_stages() -> String {
+    let mt = env_path("KVLAB_MTBENCH", "MT-Bench's question.jsonl");
+    format!(
+        r#"[stages.model]
+kind = "fetch"
+file = "{model}"
+sha256 = "{SMOLLM2_SHA256}"
+output = "model.gguf"
+[stages.prompts]
+kind = "fetch"
+file = "{mt}"
+sha256 = "{mtsha}"
+output = "questions.jsonl"
+"#,
+        model = smollm2_gguf().display(),
+        mt = mt.display(),
+        mtsha = sha256(&mt.display().to_string()),
+    )
+}
+
+/// A JSON list of token ids.
+pub fn json_ids(v: &serde_json::Value) -> Vec<u64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .collect()
+}
+
 /// A pipeline over local copies of the model and essays (no network),
 /// with `chunk_extra` appended to the chunk stage and `plot_extra` to plot.
 pub fn local_pipeline(name: &str, chunk_extra: &str, plot_extra: &str) -> String {

@@ -3,32 +3,22 @@
 //! perplexity; a ratio-0 press shares the unpressed method's item; a draft
 //! whose vocabulary differs from the target's is refused naming `inputs.draft`.
 
-use crate::sandbox::{sha256, smollm2_gguf, stderr, stdout, Sandbox, SMOLLM2_SHA256};
+use crate::sandbox::{
+    model_and_prompts_stages, sha256, smollm2_gguf, stderr, stdout, Sandbox, SMOLLM2_SHA256,
+};
 
 fn head(extra_fetch: &str) -> String {
-    let mt = std::env::var("KVLAB_MTBENCH").expect("KVLAB_MTBENCH: run with `make test`");
     format!(
         r#"name = "s"
-[stages.model]
+{head}[stages.draft_model]
 kind = "fetch"
 file = "{model}"
-sha256 = "{msha}"
-output = "model.gguf"
-[stages.prompts]
-kind = "fetch"
-file = "{mt}"
-sha256 = "{mtsha}"
-output = "questions.jsonl"
-[stages.draft_model]
-kind = "fetch"
-file = "{model}"
-sha256 = "{msha}"
+sha256 = "{SMOLLM2_SHA256}"
 output = "model.gguf"
 {extra_fetch}
 "#,
+        head = model_and_prompts_stages(),
         model = smollm2_gguf().display(),
-        msha = SMOLLM2_SHA256,
-        mtsha = sha256(&mt),
     )
 }
 
