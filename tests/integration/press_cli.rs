@@ -4,9 +4,7 @@
 //! `--window`), exit 2; the press runs with speculation and `--press-every`
 //! through the decoder's hook, and ratio 0 there is exactly plain decoding.
 
-use crate::sandbox::{smollm2_gguf, stderr, stdout, Sandbox};
-
-const PROMPT: &str = "List the days of the week, then list them again in the same order.";
+use crate::sandbox::{generate_json, smollm2_gguf, stderr, Sandbox};
 
 #[test]
 fn a_window_or_budget_beyond_the_context_names_the_press_flag() {
@@ -130,42 +128,21 @@ fn a_window_or_budget_beyond_the_context_names_the_press_flag() {
     }
 }
 
-fn gen(sb: &Sandbox, extra: &[&str]) -> serde_json::Value {
-    let model = smollm2_gguf();
-    let mut args = vec![
-        "generate",
-        "--model",
-        model.to_str().unwrap(),
-        "--prompt",
-        PROMPT,
-        "--chat",
-        "--max-tokens",
-        "24",
-        "--dtype",
-        "f32",
-        "--json",
-    ];
-    args.extend_from_slice(extra);
-    let out = sb.kvlab(&args);
-    assert!(out.status.success(), "{extra:?}: {}", stderr(&out));
-    serde_json::from_str(&stdout(&out)).unwrap()
-}
-
 #[test]
 fn a_press_runs_with_speculation_and_press_every() {
     let sb = Sandbox::new("presshook");
-    let plain = gen(&sb, &[]);
+    let plain = generate_json(&sb, &[]);
     let spec = ["--self-spec-layers", "20", "--gamma", "3"];
     // Ratio 0 through the hook is plain decoding, speculative or not.
     let zero = ["--press", "knorm", "--ratio", "0", "--press-every", "8"];
     let mut full = Vec::new();
     for extra in [zero.to_vec(), [&spec[..], &zero[..]].concat()] {
-        let v = gen(&sb, &extra);
+        let v = generate_json(&sb, &extra);
         assert_eq!(v["new_ids"], plain["new_ids"], "{extra:?}");
         full.push(v["kv_bytes"].as_u64().unwrap());
     }
     let held = |x: &serde_json::Value| x["kv_bytes"].as_u64().unwrap();
-    let v = gen(
+    let v = generate_json(
         &sb,
         &[
             &spec[..],
@@ -189,11 +166,11 @@ fn a_press_runs_with_speculation_and_press_every() {
     assert!(a <= d, "{v}");
     assert!(held(&v) < full[1], "{v}");
     // --press-every on plain decoding re-compresses (it used to be ignored).
-    let once = gen(
+    let once = generate_json(
         &sb,
         &["--press", "knorm", "--ratio", "0.5", "--press-on", "target"],
     );
-    let every = gen(
+    let every = generate_json(
         &sb,
         &["--press", "knorm", "--ratio", "0.5", "--press-every", "4"],
     );

@@ -125,6 +125,33 @@ output = "questions.jsonl"
     )
 }
 
+/// A repetitive chat prompt: speculative drafts and presses both have work on it.
+pub const REPEAT_PROMPT: &str =
+    "List the days of the week, then list them again in the same order.";
+
+/// `kvlab generate --json` on SmolLM2 (f32, 24 tokens, chat) with `extra`
+/// flags; the parsed JSON of a successful run.
+pub fn generate_json(sb: &Sandbox, extra: &[&str]) -> serde_json::Value {
+    let model = smollm2_gguf();
+    let mut args = vec![
+        "generate",
+        "--model",
+        model.to_str().unwrap(),
+        "--prompt",
+        REPEAT_PROMPT,
+        "--chat",
+        "--max-tokens",
+        "24",
+        "--dtype",
+        "f32",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let out = sb.kvlab(&args);
+    assert!(out.status.success(), "{extra:?}: {}", stderr(&out));
+    serde_json::from_str(&stdout(&out)).unwrap()
+}
+
 /// A JSON list of token ids.
 pub fn json_ids(v: &serde_json::Value) -> Vec<u64> {
     v.as_array()

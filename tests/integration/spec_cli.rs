@@ -3,9 +3,7 @@
 //! f32 equals plain decoding for self-speculation, prompt lookup and a draft
 //! model (the same file), and --json reports the acceptance counters.
 
-use crate::sandbox::{smollm2_gguf, stderr, stdout, Sandbox};
-
-const PROMPT: &str = "List the days of the week, then list them again in the same order.";
+use crate::sandbox::{generate_json, smollm2_gguf, stderr, Sandbox};
 
 #[test]
 fn bad_speculative_flags_are_input_errors_naming_the_flag() {
@@ -62,31 +60,10 @@ fn bad_speculative_flags_are_input_errors_naming_the_flag() {
     assert!(stderr(&out).contains("vocabulary"), "{}", stderr(&out));
 }
 
-fn run(sb: &Sandbox, extra: &[&str]) -> serde_json::Value {
-    let model = smollm2_gguf();
-    let mut args = vec![
-        "generate",
-        "--model",
-        model.to_str().unwrap(),
-        "--prompt",
-        PROMPT,
-        "--chat",
-        "--max-tokens",
-        "24",
-        "--dtype",
-        "f32",
-        "--json",
-    ];
-    args.extend_from_slice(extra);
-    let out = sb.kvlab(&args);
-    assert!(out.status.success(), "{extra:?}: {}", stderr(&out));
-    serde_json::from_str(&stdout(&out)).unwrap()
-}
-
 #[test]
 fn speculative_greedy_equals_plain_on_the_real_model() {
     let sb = Sandbox::new("specgen");
-    let plain = run(&sb, &[]);
+    let plain = generate_json(&sb, &[]);
     let model = smollm2_gguf();
     let m = model.to_str().unwrap();
     for extra in [
@@ -101,7 +78,7 @@ fn speculative_greedy_equals_plain_on_the_real_model() {
         ],
         vec!["--draft", m, "--gamma", "4", "--dynamic-gamma", "aimd"],
     ] {
-        let v = run(&sb, &extra);
+        let v = generate_json(&sb, &extra);
         assert_eq!(v["new_ids"], plain["new_ids"], "{extra:?}");
         let (d, a) = (
             v["drafted"].as_u64().unwrap(),
