@@ -69,8 +69,9 @@ fn tiny_gguf() -> Vec<u8> {
 }
 
 /// Both readers of a GGUF: the model loader and the tokenizer (this file's
-/// four-token vocabulary has no tokenizer model, so only the model loads).
-fn load_gguf_both(path: &Path) -> Outcome {
+/// four-token vocabulary has no tokenizer model, so only the model loads;
+/// a truncated real file never loads the model, so its tokenizer counts).
+pub(super) fn load_gguf_both(path: &Path) -> Outcome {
     let m = Model::load_gguf(path, &LoadOptions::f32());
     let t = crate::tokenizer::Tokenizer::from_gguf_file(path);
     if m.is_ok() || t.is_ok() {

@@ -13,24 +13,13 @@ use std::time::Duration;
 use candle_core::quantized::gguf_file::Content;
 
 use super::tests::TempDir;
-use super::*;
+use super::tests_mutation::load_gguf_both;
 use crate::model::gguf_check;
-use crate::mutation::{absurd, mutate, Outcome, Rng, Tally};
+use crate::mutation::{absurd, mutate, Rng, Tally};
 use crate::testutil::smollm2_gguf;
 
 /// Tensor data kept after the header in the truncated copy.
 const TAIL: usize = 64 << 10;
-
-/// A load of either reader counts (the truncated copy never loads the model).
-fn load_both(path: &Path) -> Outcome {
-    let m = Model::load_gguf(path, &LoadOptions::f32());
-    let t = crate::tokenizer::Tokenizer::from_gguf_file(path);
-    if m.is_ok() || t.is_ok() {
-        Outcome::Load
-    } else {
-        Outcome::Error
-    }
-}
 
 /// The first `n` bytes of `path`.
 fn prefix(path: &Path, n: usize) -> Vec<u8> {
@@ -59,7 +48,7 @@ fn mutated_smollm2_header_is_an_error_not_a_panic() {
     let case = |t: &mut Tally, b: &[u8], label: String| {
         std::fs::write(&path, b).unwrap();
         let p = path.clone();
-        t.case(|| label, move || load_both(&p));
+        t.case(|| label, move || load_gguf_both(&p));
     };
 
     let mut t = Tally::new("SmolLM2 GGUF header", Duration::from_secs(25));
@@ -116,7 +105,7 @@ fn mutated_smollm2_header_is_an_error_not_a_panic() {
         drop(f);
         let p = full.clone();
         let n = t.cases;
-        t.case(|| format!("full case {n}"), move || load_both(&p));
+        t.case(|| format!("full case {n}"), move || load_gguf_both(&p));
     }
     t.finish(5);
 }
