@@ -4,6 +4,7 @@
 //! A CUDA backend would sit beside this module.
 
 pub mod avx512_vnni;
+pub mod block_matmul;
 pub mod decode_attn;
 pub mod kv_elem;
 pub mod matvec;

@@ -1,9 +1,11 @@
-//! Dot products of GGUF weight rows (Q4_1, Q8_0 blocks, as stored in the
-//! file) with activations quantized to 8 bits per 32-element block.
+//! Dot products of GGUF weight rows (Q4_1, Q5_0, Q8_0 blocks, as stored in
+//! the file) with activations quantized to 8 bits per 32-element block.
 //!
-//! candle 0.11.1's Q4_1 dot product is a scalar loop and its Q8_0 one converts
-//! f16 scales through a non-inlined call per block; these kernels do one
-//! AVX2 pass per block and fall back to a scalar reference elsewhere.
+//! candle 0.11.1's Q4_1 and Q5_0 dot products are scalar loops and its Q8_0
+//! one converts f16 scales through a non-inlined call per block; these
+//! kernels do one AVX2 pass per block and fall back to a scalar reference
+//! elsewhere. A Q5_0 element is `d*(q - 16)`: the block contributes
+//! `d*dx*Σ q*qx - 16*d*s`, with q in 0..32 as the unsigned operand.
 //! Math (llama.cpp's): a Q4_1 element is `d*q + m`, an activation `dx*qx`, so
 //! a block contributes `d*dx*Σ q*qx + m*(dx*Σ qx)`; the second factor is the
 //! activation block's precomputed `s`.
@@ -118,6 +120,18 @@ pub fn dot_scalar(fmt: WFormat, w: &[u8], xs: &[BlockQ8]) -> f32 {
                 }
                 acc += d * xb.d * isum as f32 + m * xb.s;
             }
+            WFormat::Q5_0 => {
+                let d = f16_at(wb, 0);
+                let qh = u32::from_le_bytes([wb[2], wb[3], wb[4], wb[5]]);
+                let mut isum = 0i32;
+                for j in 0..QK / 2 {
+                    let byte = wb[6 + j];
+                    let lo = (byte & 0x0F) as i32 | (((qh >> j) & 1) << 4) as i32;
+                    let hi = (byte >> 4) as i32 | (((qh >> (j + 16)) & 1) << 4) as i32;
+                    isum += (lo - 16) * xb.qs[j] as i32 + (hi - 16) * xb.qs[j + QK / 2] as i32;
+                }
+                acc += d * xb.d * isum as f32;
+            }
             WFormat::Q8_0 => {
                 let d = f16_at(wb, 0);
                 let isum: i32 = wb[2..2 + QK]
@@ -143,7 +157,7 @@ fn has_vnni() -> bool {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use crate::cpu::qblock::{BlockQ8, WFormat, Q4_1_BYTES, Q8_0_BYTES};
+    use crate::cpu::qblock::{BlockQ8, WFormat, Q4_1_BYTES, Q5_0_BYTES, Q8_0_BYTES};
     use std::arch::x86_64::*;
 
     #[inline(always)]
@@ -170,8 +184,84 @@ mod avx2 {
         _mm256_loadu_si256(xb.qs.as_ptr() as *const __m256i)
     }
 
+    /// Running sums of one row · N activation rows: `acc` lanes add up
+    /// `d*dx*Σ q*qx`, `ms` the per-block offsets (`m*s`).
+    #[derive(Clone, Copy)]
+    struct Sums<const N: usize> {
+        acc: [__m256; N],
+        ms: [f32; N],
+    }
+
+    /// Decodes weight block `b` and adds its products with the N rows'
+    /// block `b` to `sums`.
+    #[inline(always)]
+    unsafe fn block<const N: usize, const VNNI: bool>(
+        fmt: WFormat,
+        p: *const u8,
+        xs: &[&[BlockQ8]; N],
+        b: usize,
+        sums: &mut Sums<N>,
+    ) {
+        let f16_at = |at: *const u8| {
+            let h = (at as *const u16).read_unaligned();
+            _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h as i32)))
+        };
+        let m4 = _mm_set1_epi8(0x0F);
+        let nibbles = |at: *const u8| {
+            let q = _mm_loadu_si128(at as *const __m128i);
+            let lo = _mm_and_si128(q, m4);
+            let hi = _mm_and_si128(_mm_srli_epi16(q, 4), m4);
+            _mm256_set_m128i(hi, lo)
+        };
+        // (unsigned weights, d, the offset per unit of `s`)
+        let (wv, d, m) = match fmt {
+            WFormat::Q4_1 => {
+                let pb = p.add(b * Q4_1_BYTES);
+                (nibbles(pb.add(4)), f16_at(pb), f16_at(pb.add(2)))
+            }
+            WFormat::Q5_0 => {
+                let pb = p.add(b * Q5_0_BYTES);
+                // Byte i of a lane pair picks qh's byte i / 8, tests bit i % 8.
+                let spread = _mm256_set_epi64x(
+                    0x0303_0303_0303_0303,
+                    0x0202_0202_0202_0202,
+                    0x0101_0101_0101_0101,
+                    0,
+                );
+                let bit = _mm256_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
+                let qh = (pb.add(2) as *const i32).read_unaligned();
+                let hb = _mm256_shuffle_epi8(_mm256_set1_epi32(qh), spread);
+                let set = _mm256_cmpeq_epi8(_mm256_and_si256(hb, bit), bit);
+                let fifth = _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+                let d = f16_at(pb);
+                (_mm256_or_si256(nibbles(pb.add(6)), fifth), d, -16.0 * d)
+            }
+            WFormat::Q8_0 => {
+                let pb = p.add(b * Q8_0_BYTES);
+                let wv = _mm256_loadu_si256(pb.add(2) as *const __m256i);
+                // one unsigned operand: |w|, and x carrying w's sign
+                let aw = _mm256_sign_epi8(wv, wv);
+                let d = f16_at(pb);
+                for k in 0..N {
+                    let xb = xs[k].get_unchecked(b);
+                    let f = dot_u8_i8::<VNNI>(aw, _mm256_sign_epi8(load_x(xb), wv));
+                    sums.acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * xb.d), f, sums.acc[k]);
+                }
+                return;
+            }
+        };
+        for k in 0..N {
+            let xb = xs[k].get_unchecked(b);
+            let f = dot_u8_i8::<VNNI>(wv, load_x(xb));
+            sums.acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * xb.d), f, sums.acc[k]);
+            sums.ms[k] += m * xb.s;
+        }
+    }
+
     /// One weight row against N activation rows; N rows share each weight
-    /// block's decoding.
+    /// block's decoding. Even and odd blocks add into separate sums: with
+    /// one, each block waited for the previous block's FMA (4 cycles), which
+    /// bounded decode (N = 1) at a block per 4 cycles.
     #[inline(always)]
     unsafe fn dot_n<const N: usize, const VNNI: bool>(
         fmt: WFormat,
@@ -180,48 +270,23 @@ mod avx2 {
     ) -> [f32; N] {
         let p = w.as_ptr();
         let nb = xs[0].len();
-        let mut acc = [_mm256_setzero_ps(); N];
-        let mut ms = [0f32; N];
-        match fmt {
-            WFormat::Q4_1 => {
-                let m4 = _mm_set1_epi8(0x0F);
-                for b in 0..nb {
-                    let pb = p.add(b * Q4_1_BYTES);
-                    let hdr = (pb as *const i32).read_unaligned();
-                    let dm = _mm_cvtph_ps(_mm_cvtsi32_si128(hdr)); // [d, m, 0, 0]
-                    let d = _mm_cvtss_f32(dm);
-                    let m = _mm_cvtss_f32(_mm_movehdup_ps(dm));
-                    let q = _mm_loadu_si128(pb.add(4) as *const __m128i);
-                    let lo = _mm_and_si128(q, m4);
-                    let hi = _mm_and_si128(_mm_srli_epi16(q, 4), m4);
-                    let wv = _mm256_set_m128i(hi, lo);
-                    for k in 0..N {
-                        let xb = xs[k].get_unchecked(b);
-                        let f = dot_u8_i8::<VNNI>(wv, load_x(xb));
-                        acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * xb.d), f, acc[k]);
-                        ms[k] += m * xb.s;
-                    }
-                }
-            }
-            WFormat::Q8_0 => {
-                for b in 0..nb {
-                    let pb = p.add(b * Q8_0_BYTES);
-                    let hdr = (pb as *const u16).read_unaligned();
-                    let d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(hdr as i32)));
-                    let wv = _mm256_loadu_si256(pb.add(2) as *const __m256i);
-                    // one unsigned operand: |w|, and x carrying w's sign
-                    let aw = _mm256_sign_epi8(wv, wv);
-                    for k in 0..N {
-                        let xb = xs[k].get_unchecked(b);
-                        let f = dot_u8_i8::<VNNI>(aw, _mm256_sign_epi8(load_x(xb), wv));
-                        acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * xb.d), f, acc[k]);
-                    }
-                }
-            }
+        let zero = Sums {
+            acc: [_mm256_setzero_ps(); N],
+            ms: [0f32; N],
+        };
+        let (mut even, mut odd) = (zero, zero);
+        let mut b = 0;
+        while b + 2 <= nb {
+            block::<N, VNNI>(fmt, p, &xs, b, &mut even);
+            block::<N, VNNI>(fmt, p, &xs, b + 1, &mut odd);
+            b += 2;
+        }
+        if b < nb {
+            block::<N, VNNI>(fmt, p, &xs, b, &mut even);
         }
         let mut out = [0f32; N];
         for k in 0..N {
-            out[k] = hsum(acc[k]) + ms[k];
+            out[k] = hsum(_mm256_add_ps(even.acc[k], odd.acc[k])) + even.ms[k] + odd.ms[k];
         }
         out
     }
@@ -332,6 +397,11 @@ mod tests {
     #[test]
     fn q4_1_kernel_matches_reference() {
         check(WFormat::Q4_1, GgmlDType::Q4_1);
+    }
+
+    #[test]
+    fn q5_0_kernel_matches_reference() {
+        check(WFormat::Q5_0, GgmlDType::Q5_0);
     }
 
     #[test]

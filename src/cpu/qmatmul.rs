@@ -1,7 +1,7 @@
 //! Quantized matmul `[T, K] x [N, K]^T -> [T, N]` over GGUF blocks, split
 //! over output rows on the rayon pool (see `crate::threads`).
 //!
-//! Replaces candle's `QMatMul` on CPU for Q4_1 and Q8_0: candle runs those on
+//! Replaces candle's `QMatMul` on CPU for Q4_1, Q5_0 and Q8_0: candle runs those on
 //! its own barrier pool, whose main thread spins until the other worker has
 //! finished — on a busy 2-core machine that wait was a third of decode time.
 //! Rayon steals work instead, so a descheduled worker costs nothing.
@@ -59,6 +59,7 @@ impl FastQ {
         }
         let fmt = match q.dtype() {
             GgmlDType::Q4_1 => WFormat::Q4_1,
+            GgmlDType::Q5_0 => WFormat::Q5_0,
             GgmlDType::Q8_0 => WFormat::Q8_0,
             _ => return Ok(None),
         };
@@ -366,7 +367,7 @@ mod tests {
     #[test]
     fn matches_candle_qmatmul() {
         let dev = Device::Cpu;
-        for dt in [GgmlDType::Q4_1, GgmlDType::Q8_0] {
+        for dt in [GgmlDType::Q4_1, GgmlDType::Q5_0, GgmlDType::Q8_0] {
             let w = Tensor::randn(0f32, 1.0, (100, 96), &dev).unwrap();
             let q = QTensor::quantize(&w, dt).unwrap();
             let f = FastQ::new(&q).unwrap().expect("kernel");

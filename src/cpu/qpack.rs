@@ -42,23 +42,25 @@ impl std::fmt::Debug for Packed {
     }
 }
 
-/// Bytes of one group × block.
-fn group_block_bytes(fmt: WFormat) -> usize {
+/// Bytes of one group × block; `None`: no packed kernel for the format
+/// (Q5_0 runs on the AVX2 row kernel).
+fn group_block_bytes(fmt: WFormat) -> Option<usize> {
     match fmt {
-        WFormat::Q4_1 => 320,
-        WFormat::Q8_0 => 576,
+        WFormat::Q4_1 => Some(320),
+        WFormat::Q8_0 => Some(576),
+        WFormat::Q5_0 => None,
     }
 }
 
 impl Packed {
     /// Repacks `bytes` (the file's row-major blocks); `None` when rows are
-    /// not a multiple of 16.
+    /// not a multiple of 16 or the format has no packed kernel.
     pub fn new(fmt: WFormat, bytes: &[u8], rows: usize, cols: usize) -> Option<Packed> {
         if !rows.is_multiple_of(ROWS) || !cols.is_multiple_of(QK) {
             return None;
         }
         let nb = cols / QK;
-        let gbb = group_block_bytes(fmt);
+        let gbb = group_block_bytes(fmt)?;
         let mut lines = vec![Line([0; 64]); rows / ROWS * nb * gbb / 64];
         let rb = nb * fmt.block_bytes();
         // SAFETY: `Line` is 64 plain bytes; the slice covers exactly `lines`.
@@ -90,6 +92,7 @@ impl Packed {
                             let wsum: i32 = blk[2..].iter().map(|&q| q as i8 as i32).sum();
                             o[544 + 2 * i..][..2].copy_from_slice(&(wsum as i16).to_le_bytes());
                         }
+                        WFormat::Q5_0 => unreachable!("no packed Q5_0 layout"),
                     }
                 }
             }
@@ -119,7 +122,7 @@ impl Packed {
 
     fn group_ptr(&self, g: usize) -> *const u8 {
         debug_assert!(g < self.rows / ROWS);
-        let gbb = group_block_bytes(self.fmt);
+        let gbb = group_block_bytes(self.fmt).expect("packed format");
         // SAFETY: in bounds for g < groups.
         unsafe { (self.lines.as_ptr() as *const u8).add(g * self.nb * gbb) }
     }
@@ -150,6 +153,7 @@ impl Packed {
             match self.fmt {
                 WFormat::Q4_1 => avx512::group_q4_1::<N>(self.group_ptr(g), self.nb, xp, op),
                 WFormat::Q8_0 => avx512::group_q8_0::<N>(self.group_ptr(g), self.nb, xp, op),
+                WFormat::Q5_0 => unreachable!("no packed Q5_0 layout"),
             }
         }
     }

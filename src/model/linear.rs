@@ -10,6 +10,7 @@ use std::sync::Arc;
 use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
 use candle_core::{CpuStorage, DType, Module, Storage, Tensor};
 
+use crate::cpu::block_matmul::BlockMatmul;
 use crate::cpu::matvec;
 use crate::cpu::qmatmul::FastQ;
 use crate::error::Result;
@@ -26,9 +27,12 @@ pub enum Weight {
 #[derive(Debug, Clone)]
 enum Kernel {
     Dense(Tensor),
-    /// Q4_1/Q8_0 on CPU (see `qmatmul`).
+    /// Q4_1/Q5_0/Q8_0 on CPU (see `qmatmul`).
     Fast(Arc<FastQ>),
-    /// candle's `QMatMul` for the other quantized formats.
+    /// K-quants, Q4_0, Q5_1 on CPU: candle's dot products on kvlab's pool
+    /// (see `block_matmul`).
+    Blocks(Arc<BlockMatmul>),
+    /// candle's `QMatMul` for the rest (other devices, odd shapes).
     Candle(QMatMul, Arc<QTensor>),
 }
 
@@ -43,13 +47,16 @@ impl Linear {
     pub fn new(weight: Weight, bias: Option<Tensor>) -> Result<Self> {
         let (out_dim, kernel) = match weight {
             Weight::Dense(w) => (w.dims2()?.0, Kernel::Dense(w)),
-            Weight::Quant(q) => match FastQ::new(&q)? {
-                Some(f) => (f.rows(), Kernel::Fast(Arc::new(f))),
-                None => (
-                    q.shape().dims2()?.0,
-                    Kernel::Candle(QMatMul::from_arc(q.clone())?, q),
-                ),
-            },
+            Weight::Quant(q) => {
+                if let Some(f) = FastQ::new(&q)? {
+                    (f.rows(), Kernel::Fast(Arc::new(f)))
+                } else if let Some(b) = BlockMatmul::new(&q)? {
+                    (b.rows(), Kernel::Blocks(Arc::new(b)))
+                } else {
+                    let rows = q.shape().dims2()?.0;
+                    (rows, Kernel::Candle(QMatMul::from_arc(q.clone())?, q))
+                }
+            }
         };
         Ok(Linear {
             kernel,
@@ -70,6 +77,7 @@ impl Linear {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let y = match &self.kernel {
             Kernel::Fast(f) => f.forward(x)?.to_dtype(x.dtype())?,
+            Kernel::Blocks(b) => b.forward(x)?.to_dtype(x.dtype())?,
             Kernel::Candle(q, _) => q.forward(&x.contiguous()?)?,
             Kernel::Dense(w) => match dense_few_rows(w, x)? {
                 Some(y) => y,
@@ -138,6 +146,19 @@ fn concat_rows(parts: &[&Linear]) -> Result<Option<Linear>> {
             }
             match FastQ::concat(&fs) {
                 Some(f) => Kernel::Fast(Arc::new(f)),
+                None => return Ok(None),
+            }
+        }
+        Kernel::Blocks(_) => {
+            let mut bs = Vec::new();
+            for p in parts {
+                match &p.kernel {
+                    Kernel::Blocks(b) => bs.push(b.as_ref()),
+                    _ => return Ok(None),
+                }
+            }
+            match BlockMatmul::concat(&bs) {
+                Some(b) => Kernel::Blocks(Arc::new(b)),
                 None => return Ok(None),
             }
         }
@@ -233,12 +254,10 @@ impl Embedding {
     }
 }
 
-/// Formats re-quantized to Q8_0 for kvlab's kernels: Q5_0/Q5_1 have a
-/// scalar dot product in candle 0.11.1; Q4_K/Q6_K have AVX2 ones, but
-/// measured on Qwen2.5-Coder-1.5B Q4_K_M (2 shared cores) prefill was 4-7x
-/// faster as Q8_0 (TTFT 0.8 s vs 2.9-5.5 s) with decode unchanged (~2.5
-/// tok/s either way, memory-bound), for ~1.9x the weight memory. Q4_1 has
-/// a kernel of its own (`qkernel`).
+/// Formats `LoadOptions::requant_q8` re-quantizes to Q8_0. Until Q5_0 had
+/// a kernel here and the K-quants ran on kvlab's pool (`block_matmul`),
+/// that was the fast path (candle ran them on one core); now it is an A/B
+/// switch (`KVLAB_REQUANT_Q8=1`) that costs ~1.9x the weight memory.
 pub fn is_slow_quant(dt: GgmlDType) -> bool {
     matches!(
         dt,

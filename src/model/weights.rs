@@ -41,9 +41,9 @@ pub struct LoadOptions {
     /// Keep projection weights in GGUF blocks (safetensors weights are
     /// quantized to Q8_0); otherwise dequantize everything to `dtype`.
     pub quantized: bool,
-    /// With `quantized`: re-quantize Q5_0, Q5_1, Q4_K and Q6_K to Q8_0 for
-    /// kvlab's kernels (see `linear::is_slow_quant`; Q4_1 has its own
-    /// kernel) — several times faster on CPU, at more memory.
+    /// With `quantized`: re-quantize Q5_0, Q5_1, Q4_K and Q6_K to Q8_0
+    /// (see `linear::is_slow_quant`); off unless `KVLAB_REQUANT_Q8` is set,
+    /// for before/after measurements.
     pub requant_q8: bool,
     /// KV-cache storage; `None`: the activation dtype.
     pub kv_dtype: Option<Dtype>,
@@ -69,7 +69,7 @@ impl LoadOptions {
         LoadOptions {
             dtype: Dtype::F32,
             quantized: true,
-            requant_q8: true,
+            requant_q8: std::env::var_os("KVLAB_REQUANT_Q8").is_some(),
             kv_dtype: Some(Dtype::F16),
             device: Device::Cpu,
         }
