@@ -35,6 +35,13 @@ is marked contended, retried (--retries), and left out of the medians. On 2
 cores this matters: OpenMP/spinning thread pools (llama.cpp, torch) slow down
 by 10x and more when a third busy process shares the cores.
 
+Several models in one run: --models qwen2.5-coder-0.5b,qwen2.5-coder-1.5b,gemma3-270m
+(pins, fetched through `kvlab fetch`, or GGUF paths) benchmarks each in turn on
+the same machine and ends with one table of kvlab/llama.cpp ratios; with
+llama.cpp among the engines it also runs `llama-simple` (greedy) and
+`kvlab generate` on three short prompts and reports where their continuations
+first differ.
+
 Output: a table on stdout and a JSON file (--out, default peers/bench/bench.json).
 """
 import argparse
@@ -82,6 +89,12 @@ def parse_args():
                    help="a run during which other processes used more than this share of the CPUs "
                         "(or a compiler ran) is contended: retried, and left out of the medians")
     p.add_argument("--retries", type=int, default=3, help="extra tries of a contended run")
+    p.add_argument("--models", default="",
+                   help="comma-separated pins (kvlab fetch) or GGUF paths, benchmarked in turn")
+    p.add_argument("--store", default=os.path.join(root, "artifacts"), help="kvlab store for --models pins")
+    p.add_argument("--llama-simple", default=os.path.join(root, "peers/llama.cpp/build/bin/llama-simple"))
+    p.add_argument("--agree-tokens", type=int, default=8,
+                   help="greedy tokens compared with llama-simple per short prompt (--models runs)")
     a = p.parse_args()
     if a.gguf_pos:
         a.gguf = a.gguf_pos
@@ -330,11 +343,8 @@ def run_engine(eng, a, r):
     return attempts
 
 
-def main():
-    a = parse_args()
-    machine = machine_info()
-    print(f"machine: {machine.get('Model name')}, {machine.get('nproc')} CPUs "
-          f"({machine.get('Thread(s) per core')} thread/core), {machine.get('Flags', '')}")
+def bench_one(a, machine):
+    """Every engine on a.gguf; returns the report (also written to a.out)."""
     tok, ids, ids_file = build_prompt(a.gguf, a.text, a.n_prompt, a.work_dir)
     print(f"prompt: {len(ids)} tokens of {os.path.basename(a.text)} -> {ids_file}; "
           f"{a.n_gen} greedy tokens; {a.threads} threads; {a.rounds} rounds")
@@ -429,6 +439,84 @@ def main():
     with open(a.out, "w") as f:
         json.dump(report, f, indent=2)
     print(f"wrote {a.out}")
+    return report
+
+
+# Short prompts whose greedy continuations are compared with llama.cpp's.
+AGREE_PROMPTS = ["The three primary colors of light are", "The capital of France is", "def fibonacci(n):"]
+
+
+def agree_with_llamacpp(a, gguf):
+    """Greedy continuations of kvlab (quantized) and llama-simple from the same file and text."""
+    rows = []
+    for prompt in AGREE_PROMPTS:
+        r = subprocess.run([a.llama_simple, "-m", gguf, "-n", str(a.agree_tokens), prompt],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"llama-simple exit {r.returncode}: {r.stderr.strip()[-300:]}")
+        out = r.stdout
+        peer = out[out.index(prompt) + len(prompt):] if prompt in out else out
+        env = dict(os.environ, RAYON_NUM_THREADS=str(a.threads))
+        k = subprocess.run([a.kvlab_bin, "--store", a.store, "generate", "--model", gguf, "--prompt", prompt,
+                            "--max-tokens", str(a.agree_tokens), "--json"], capture_output=True, text=True, env=env)
+        if k.returncode != 0:
+            raise RuntimeError(f"kvlab generate exit {k.returncode}: {k.stderr.strip()[-300:]}")
+        ours = json.loads(k.stdout)["text"]
+        n = min(len(ours), len(peer))
+        same = next((i for i in range(n) if ours[i] != peer[i]), n)
+        rows.append({"prompt": prompt, "kvlab": ours, "llamacpp": peer, "same_chars": same,
+                     "identical": ours.rstrip() == peer.rstrip() or ours.startswith(peer) or peer.startswith(ours)})
+        print(f"  agree {prompt!r}: kvlab {ours!r} | llama.cpp {peer!r} -> "
+              f"{'identical' if rows[-1]['identical'] else f'first {same} chars equal'}", flush=True)
+    return rows
+
+
+def resolve_model(a, name):
+    if os.path.isfile(name):
+        return name
+    r = subprocess.run([a.kvlab_bin, "--store", a.store, "fetch", name], capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"kvlab fetch {name}: {r.stderr.strip()}")
+    return r.stdout.strip().splitlines()[-1]
+
+
+def main():
+    a = parse_args()
+    machine = machine_info()
+    print(f"machine: {machine.get('Model name')}, {machine.get('nproc')} CPUs "
+          f"({machine.get('Thread(s) per core')} thread/core), {machine.get('Flags', '')}")
+    if not a.models:
+        bench_one(a, machine)
+        return
+    out, reports, t0 = a.out, {}, time.time()
+    for name in [m.strip() for m in a.models.split(",") if m.strip()]:
+        a.gguf = resolve_model(a, name)
+        a.out = os.path.join(os.path.dirname(out), f"bench-{os.path.basename(name).replace('.gguf', '')}.json")
+        print(f"\n=== {name}: {a.gguf}")
+        rep = bench_one(a, machine)
+        if "llamacpp" in a.engine_list:
+            rep["agreement_llamacpp"] = agree_with_llamacpp(a, a.gguf)
+        reports[name] = rep
+    print(f"\n{len(reports)} models, {a.n_prompt}-token prompt, {a.n_gen} greedy tokens, {a.threads} threads, "
+          f"medians of {a.rounds} rounds; {time.time() - t0:.0f} s in all")
+    print(f"| model | kvlab prefill | llama.cpp prefill | ratio | kvlab decode | llama.cpp decode | ratio "
+          f"| greedy = llama.cpp |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, rep in reports.items():
+        s = rep["summary"]
+        kq, lc = s.get("kvlab-quant", {}), s.get("llamacpp", {})
+        r = rep["ratios"].get("kvlab-quant/llamacpp", {})
+        agree = rep.get("agreement_llamacpp", [])
+        n_same = sum(x["identical"] for x in agree)
+
+        def f(x, d=1):
+            return "-" if x is None else f"{x:.{d}f}"
+        print(f"| {name} | {f(kq.get('prefill_tps'))} | {f(lc.get('prefill_tps'))} | {f(r.get('prefill'), 2)}x "
+              f"| {f(kq.get('decode_tps'))} | {f(lc.get('decode_tps'))} | {f(r.get('decode'), 2)}x "
+              f"| {n_same} of {len(agree)} prompts |")
+    with open(out, "w") as fh:
+        json.dump({"machine": machine, "models": reports, "when": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, fh, indent=2)
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
