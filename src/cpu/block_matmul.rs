@@ -2,7 +2,8 @@
 //! kvlab has no kernel of its own for — the K-quants (Q2_K..Q6_K, the bulk of
 //! Q4_K_M files), Q4_0, Q5_1 — with candle's per-row dot products (AVX2
 //! where candle has them: Q4_0 and every K-quant), split over output rows
-//! on the rayon pool like `qmatmul`.
+//! on the rayon pool like `qmatmul`. Q4_K runs on kvlab's kernel (`q4k`),
+//! which shares a super-block's decoding among 8 prompt tokens.
 //!
 //! candle's own `QMatMul` runs these on its barrier pool, which kvlab's thread
 //! policy leaves without workers (see `crate::threads`): one core. Splitting
@@ -16,6 +17,7 @@ use candle_core::{DType, Device, Storage, Tensor};
 use rayon::prelude::*;
 
 use super::out_ptr::OutPtr;
+use super::q4k;
 use crate::error::{other, Result};
 
 /// Tokens per tile, as in `qmatmul`: a tile's activation blocks stay in L2.
@@ -29,6 +31,45 @@ pub struct BlockMatmul {
     rows: usize,
     cols: usize,
     words: Vec<u64>,
+}
+
+/// `KVLAB_CANDLE_Q4K=1`: Q4_K on candle's dot product (for before/after
+/// measurements of kvlab's `q4k`).
+fn candle_q4k() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("KVLAB_CANDLE_Q4K").is_some())
+}
+
+/// Output rows split over the rayon pool in chunks (several per thread, so
+/// a stalled thread's share is stolen), each chunk over tiles of tokens;
+/// `row(r, tokens, out)` computes row `r` for `tokens`, `out(tt, v)` stores.
+fn par_rows<F>(n: usize, t: usize, row: F) -> Vec<f32>
+where
+    F: Fn(usize, std::ops::Range<usize>, &mut dyn FnMut(usize, f32)) + Sync,
+{
+    let mut out = vec![0f32; t * n];
+    let threads = rayon::current_num_threads().max(1);
+    let chunk = if t == 1 {
+        n.div_ceil(threads * 8).max(16)
+    } else {
+        32
+    };
+    let ptr = OutPtr(out.as_mut_ptr());
+    (0..n.div_ceil(chunk)).into_par_iter().for_each(|c| {
+        // Rebinding makes the closure capture the Send wrapper, not its raw pointer field.
+        #[allow(clippy::redundant_locals)]
+        let ptr = ptr;
+        // SAFETY: (tt, r) belongs to this task only; in bounds.
+        let store = |tt: usize, r: usize, v: f32| unsafe { *ptr.0.add(tt * n + r) = v };
+        for t0 in (0..t).step_by(TOKEN_TILE) {
+            for r in c * chunk..((c + 1) * chunk).min(n) {
+                row(r, t0..(t0 + TOKEN_TILE).min(t), &mut |tt, v| {
+                    store(tt, r, v)
+                });
+            }
+        }
+    });
+    out
 }
 
 /// Whether `dt` runs here.
@@ -116,6 +157,7 @@ impl BlockMatmul {
             GgmlDType::Q5_1 => self.run::<BlockQ5_1>(x, t),
             GgmlDType::Q2K => self.run::<BlockQ2K>(x, t),
             GgmlDType::Q3K => self.run::<BlockQ3K>(x, t),
+            GgmlDType::Q4K if !candle_q4k() => self.run_q4k(x, t),
             GgmlDType::Q4K => self.run::<BlockQ4K>(x, t),
             GgmlDType::Q5K => self.run::<BlockQ5K>(x, t),
             GgmlDType::Q6K => self.run::<BlockQ6K>(x, t),
@@ -141,32 +183,45 @@ impl BlockMatmul {
         } else {
             xq.chunks_mut(nb).zip(x.chunks(k)).for_each(quantize);
         }
-        let mut out = vec![0f32; t * n];
-        let threads = rayon::current_num_threads().max(1);
-        // Several chunks per thread so a stalled thread's share is stolen.
-        let chunk = if t == 1 {
-            n.div_ceil(threads * 8).max(16)
-        } else {
-            32
-        };
-        let ptr = OutPtr(out.as_mut_ptr());
-        (0..n.div_ceil(chunk)).into_par_iter().for_each(|c| {
-            // Rebinding makes the closure capture the Send wrapper, not its raw pointer field.
-            #[allow(clippy::redundant_locals)]
-            let ptr = ptr;
-            let rows = c * chunk..((c + 1) * chunk).min(n);
-            for t0 in (0..t).step_by(TOKEN_TILE) {
-                for r in rows.clone() {
-                    let wr = &w[r * nb..(r + 1) * nb];
-                    for tt in t0..(t0 + TOKEN_TILE).min(t) {
-                        let v = T::vec_dot(k, wr, &xq[tt * nb..(tt + 1) * nb]);
-                        // SAFETY: (tt, r) belongs to this task only; in bounds.
-                        unsafe { *ptr.0.add(tt * n + r) = v };
-                    }
-                }
+        par_rows(n, t, |r, tokens, out| {
+            let wr = &w[r * nb..(r + 1) * nb];
+            for tt in tokens {
+                out(tt, T::vec_dot(k, wr, &xq[tt * nb..(tt + 1) * nb]));
             }
-        });
-        out
+        })
+    }
+
+    /// Q4_K on kvlab's kernel (`q4k`): 8 tokens share a row's decoding.
+    fn run_q4k(&self, x: &[f32], t: usize) -> Vec<f32> {
+        let (n, k) = (self.rows, self.cols);
+        let nsb = k / q4k::QK_K;
+        let mut xq = vec![q4k::ActK::default(); t * nsb];
+        if t >= 8 {
+            xq.par_chunks_mut(nsb)
+                .zip(x.par_chunks(k))
+                .for_each(|(o, r)| q4k::quantize_row(r, o));
+        } else {
+            for (o, r) in xq.chunks_mut(nsb).zip(x.chunks(k)) {
+                q4k::quantize_row(r, o);
+            }
+        }
+        let bytes = self.bytes();
+        let rb = nsb * q4k::Q4K_BYTES;
+        let x_at = |tt: usize| &xq[tt * nsb..(tt + 1) * nsb];
+        par_rows(n, t, |r, tokens, out| {
+            let wr = &bytes[r * rb..(r + 1) * rb];
+            let mut tt = tokens.start;
+            while tt + 8 <= tokens.end {
+                let xs = std::array::from_fn(|i| x_at(tt + i));
+                for (i, v) in q4k::dot_rows::<8>(wr, xs).into_iter().enumerate() {
+                    out(tt + i, v);
+                }
+                tt += 8;
+            }
+            for tt in tt..tokens.end {
+                out(tt, q4k::dot_rows::<1>(wr, [x_at(tt)])[0]);
+            }
+        })
     }
 
     /// `x` `[T, cols]` (any float dtype) -> `[T, rows]` f32.
@@ -199,10 +254,10 @@ mod tests {
     use candle_core::Module;
 
     /// Same numbers as candle's `QMatMul` (same dot products, same
-    /// activation blocks), for every format, decode and prefill shapes, and
-    /// after fusing two matrices.
+    /// activation blocks) for every format but Q4_K, decode and prefill
+    /// shapes, and after fusing two matrices.
     #[test]
-    fn matches_candle_qmatmul_exactly() {
+    fn matches_candle_qmatmul() {
         let dev = Device::Cpu;
         for dt in [
             GgmlDType::Q4_0,
@@ -231,15 +286,15 @@ mod tests {
             for t in [1usize, 3, 70] {
                 let x = crate::cpu::test_data::uniform(5 + t as u64, t * k, 1.0);
                 let x = Tensor::from_vec(x, (t, k), &dev).unwrap();
+                // Q4_K runs on kvlab's kernel, whose activation blocks are
+                // quantized symmetrically (candle's reach -128): close, not equal.
+                let tol = if dt == GgmlDType::Q4K { 0.05 } else { 0.0 };
                 let want0 = m0.forward(&x).unwrap();
-                assert_eq!(
-                    max_diff(&b.forward(&x).unwrap(), &want0),
-                    0.0,
-                    "{dt:?} t={t}"
-                );
+                let d = max_diff(&b.forward(&x).unwrap(), &want0);
+                assert!(d <= tol, "{dt:?} t={t}: {d}");
                 let want = Tensor::cat(&[want0, m1.forward(&x).unwrap()], 1).unwrap();
-                let got = fused.forward(&x).unwrap();
-                assert_eq!(max_diff(&got, &want), 0.0, "{dt:?} fused t={t}");
+                let d = max_diff(&fused.forward(&x).unwrap(), &want);
+                assert!(d <= tol, "{dt:?} fused t={t}: {d}");
             }
         }
     }

@@ -10,6 +10,7 @@ pub mod kv_elem;
 pub mod matvec;
 pub mod out_ptr;
 pub mod prefill_attn;
+pub mod q4k;
 pub mod qblock;
 pub mod qkernel;
 pub mod qmatmul;
