@@ -2,8 +2,9 @@
 //! kvlab has no kernel of its own for — the K-quants (Q2_K..Q6_K, the bulk of
 //! Q4_K_M files), Q4_0, Q5_1 — with candle's per-row dot products (AVX2
 //! where candle has them: Q4_0 and every K-quant), split over output rows
-//! on the rayon pool like `qmatmul`. Q4_K runs on kvlab's kernel (`q4k`),
-//! which shares a super-block's decoding among 8 prompt tokens.
+//! on the rayon pool like `qmatmul`. Q4_K and Q6_K run on kvlab's kernels
+//! (`q4k`, `q6k`), which share a super-block's decoding among 8 prompt
+//! tokens.
 //!
 //! candle's own `QMatMul` runs these on its barrier pool, which kvlab's thread
 //! policy leaves without workers (see `crate::threads`): one core. Splitting
@@ -17,7 +18,8 @@ use candle_core::{DType, Device, Storage, Tensor};
 use rayon::prelude::*;
 
 use super::out_ptr::OutPtr;
-use super::q4k;
+use super::qblock::{quantize_row_k, ActK, QK_K};
+use super::{q4k, q6k};
 use crate::error::{other, Result};
 
 /// Tokens per tile, as in `qmatmul`: a tile's activation blocks stay in L2.
@@ -33,11 +35,11 @@ pub struct BlockMatmul {
     words: Vec<u64>,
 }
 
-/// `KVLAB_CANDLE_Q4K=1`: Q4_K on candle's dot product (for before/after
-/// measurements of kvlab's `q4k`).
-fn candle_q4k() -> bool {
+/// `KVLAB_CANDLE_K=1`: Q4_K and Q6_K on candle's dot products (for
+/// before/after measurements of kvlab's `q4k`, `q6k`).
+fn candle_k() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var_os("KVLAB_CANDLE_Q4K").is_some())
+    *ON.get_or_init(|| std::env::var_os("KVLAB_CANDLE_K").is_some())
 }
 
 /// Output rows split over the rayon pool in chunks (several per thread, so
@@ -157,7 +159,12 @@ impl BlockMatmul {
             GgmlDType::Q5_1 => self.run::<BlockQ5_1>(x, t),
             GgmlDType::Q2K => self.run::<BlockQ2K>(x, t),
             GgmlDType::Q3K => self.run::<BlockQ3K>(x, t),
-            GgmlDType::Q4K if !candle_q4k() => self.run_q4k(x, t),
+            GgmlDType::Q4K if !candle_k() => {
+                self.run_k::<{ q4k::Q4K_BYTES }>(x, t, q4k::dot_rows::<1>, q4k::dot_rows::<8>)
+            }
+            GgmlDType::Q6K if !candle_k() => {
+                self.run_k::<{ q6k::Q6K_BYTES }>(x, t, q6k::dot_rows::<1>, q6k::dot_rows::<8>)
+            }
             GgmlDType::Q4K => self.run::<BlockQ4K>(x, t),
             GgmlDType::Q5K => self.run::<BlockQ5K>(x, t),
             GgmlDType::Q6K => self.run::<BlockQ6K>(x, t),
@@ -191,35 +198,42 @@ impl BlockMatmul {
         })
     }
 
-    /// Q4_K on kvlab's kernel (`q4k`): 8 tokens share a row's decoding.
-    fn run_q4k(&self, x: &[f32], t: usize) -> Vec<f32> {
+    /// Q4_K and Q6_K on kvlab's kernels (`q4k`, `q6k`): 8 tokens share a
+    /// row's decoding.
+    fn run_k<const BYTES: usize>(
+        &self,
+        x: &[f32],
+        t: usize,
+        dot1: fn(&[u8], [&[ActK]; 1]) -> [f32; 1],
+        dot8: fn(&[u8], [&[ActK]; 8]) -> [f32; 8],
+    ) -> Vec<f32> {
         let (n, k) = (self.rows, self.cols);
-        let nsb = k / q4k::QK_K;
-        let mut xq = vec![q4k::ActK::default(); t * nsb];
+        let nsb = k / QK_K;
+        let mut xq = vec![ActK::default(); t * nsb];
         if t >= 8 {
             xq.par_chunks_mut(nsb)
                 .zip(x.par_chunks(k))
-                .for_each(|(o, r)| q4k::quantize_row(r, o));
+                .for_each(|(o, r)| quantize_row_k(r, o));
         } else {
             for (o, r) in xq.chunks_mut(nsb).zip(x.chunks(k)) {
-                q4k::quantize_row(r, o);
+                quantize_row_k(r, o);
             }
         }
         let bytes = self.bytes();
-        let rb = nsb * q4k::Q4K_BYTES;
+        let rb = nsb * BYTES;
         let x_at = |tt: usize| &xq[tt * nsb..(tt + 1) * nsb];
         par_rows(n, t, |r, tokens, out| {
             let wr = &bytes[r * rb..(r + 1) * rb];
             let mut tt = tokens.start;
             while tt + 8 <= tokens.end {
                 let xs = std::array::from_fn(|i| x_at(tt + i));
-                for (i, v) in q4k::dot_rows::<8>(wr, xs).into_iter().enumerate() {
+                for (i, v) in dot8(wr, xs).into_iter().enumerate() {
                     out(tt + i, v);
                 }
                 tt += 8;
             }
             for tt in tt..tokens.end {
-                out(tt, q4k::dot_rows::<1>(wr, [x_at(tt)])[0]);
+                out(tt, dot1(wr, [x_at(tt)])[0]);
             }
         })
     }
@@ -254,7 +268,7 @@ mod tests {
     use candle_core::Module;
 
     /// Same numbers as candle's `QMatMul` (same dot products, same
-    /// activation blocks) for every format but Q4_K, decode and prefill
+    /// activation blocks) for every format but Q4_K/Q6_K, decode and prefill
     /// shapes, and after fusing two matrices.
     #[test]
     fn matches_candle_qmatmul() {
@@ -286,9 +300,13 @@ mod tests {
             for t in [1usize, 3, 70] {
                 let x = crate::cpu::test_data::uniform(5 + t as u64, t * k, 1.0);
                 let x = Tensor::from_vec(x, (t, k), &dev).unwrap();
-                // Q4_K runs on kvlab's kernel, whose activation blocks are
+                // Q4_K/Q6_K run on kvlab's kernels, whose activation blocks are
                 // quantized symmetrically (candle's reach -128): close, not equal.
-                let tol = if dt == GgmlDType::Q4K { 0.05 } else { 0.0 };
+                let tol = if matches!(dt, GgmlDType::Q4K | GgmlDType::Q6K) {
+                    0.05
+                } else {
+                    0.0
+                };
                 let want0 = m0.forward(&x).unwrap();
                 let d = max_diff(&b.forward(&x).unwrap(), &want0);
                 assert!(d <= tol, "{dt:?} t={t}: {d}");

@@ -11,6 +11,7 @@ pub mod matvec;
 pub mod out_ptr;
 pub mod prefill_attn;
 pub mod q4k;
+pub mod q6k;
 pub mod qblock;
 pub mod qkernel;
 pub mod qmatmul;

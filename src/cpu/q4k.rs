@@ -11,47 +11,10 @@
 
 use half::f16;
 
-/// Elements per super-block.
-pub const QK_K: usize = 256;
+use super::qblock::ActK;
+
 /// Bytes per Q4_K super-block.
 pub const Q4K_BYTES: usize = 144;
-
-/// An activation super-block: `x ≈ d * qs`; `sums[s]` = Σ qs over
-/// sub-block `s` (32 values).
-#[derive(Debug, Clone, Copy)]
-#[repr(C)]
-pub struct ActK {
-    pub qs: [i8; QK_K],
-    pub d: f32,
-    pub sums: [i16; 8],
-}
-
-impl Default for ActK {
-    fn default() -> Self {
-        ActK {
-            qs: [0; QK_K],
-            d: 0.0,
-            sums: [0; 8],
-        }
-    }
-}
-
-/// Quantizes one row (`x.len()` a multiple of 256) into `out`.
-pub fn quantize_row(x: &[f32], out: &mut [ActK]) {
-    debug_assert_eq!(x.len(), out.len() * QK_K);
-    for (xb, ob) in x.chunks_exact(QK_K).zip(out.iter_mut()) {
-        let amax = xb.iter().fold(0f32, |a, &v| a.max(v.abs()));
-        let d = amax / 127.0;
-        let id = if d > 0.0 { 1.0 / d } else { 0.0 };
-        for (q, &v) in ob.qs.iter_mut().zip(xb) {
-            *q = (v * id).round_ties_even() as i8;
-        }
-        for (s, sum) in ob.sums.iter_mut().enumerate() {
-            *sum = ob.qs[32 * s..32 * s + 32].iter().map(|&q| q as i16).sum();
-        }
-        ob.d = d;
-    }
-}
 
 /// The eight 6-bit scales and mins packed in 12 bytes.
 #[inline(always)]
@@ -84,14 +47,16 @@ pub fn dot_scalar(w: &[u8], xs: &[ActK]) -> f32 {
                 isum += sc[2 * j + 1] as i32 * (byte >> 4) as i32 * xb.qs[64 * j + 32 + e] as i32;
             }
         }
-        for s in 0..8 {
-            msum += m[s] as i32 * xb.sums[s] as i32;
+        for (s, &ms) in m.iter().enumerate() {
+            msum += ms as i32 * xb.sum32(s);
         }
         acc += xb.d * (d * isum as f32 - dmin * msum as f32);
     }
     acc
 }
 
+// `k` indexes N activation rows and their sums side by side.
+#[allow(clippy::needless_range_loop)]
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::{scales_mins, ActK, Q4K_BYTES};
@@ -131,7 +96,7 @@ mod avx2 {
                 let xb = xs[k].get_unchecked(b);
                 let mut msum = 0i32;
                 for s in 0..8 {
-                    msum += m[s] as i32 * xb.sums[s] as i32;
+                    msum += m[s] as i32 * xb.sum32(s);
                 }
                 acc[k] = _mm256_fmadd_ps(
                     _mm256_set1_ps(xb.d * d),
@@ -169,6 +134,7 @@ pub fn dot_rows<const N: usize>(w: &[u8], xs: [&[ActK]; N]) -> [f32; N] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu::qblock::{quantize_row_k as quantize_row, QK_K};
     use candle_core::quantized::{GgmlDType, QTensor};
     use candle_core::{Device, Tensor};
 

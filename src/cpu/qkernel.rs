@@ -155,6 +155,8 @@ fn has_vnni() -> bool {
     })
 }
 
+// `k` indexes N activation rows and their sums side by side.
+#[allow(clippy::needless_range_loop)]
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use crate::cpu::qblock::{BlockQ8, WFormat, Q4_1_BYTES, Q5_0_BYTES, Q8_0_BYTES};
