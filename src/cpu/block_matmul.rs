@@ -14,9 +14,10 @@ use candle_core::quantized::k_quants::{
     BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ5K, BlockQ5_1, BlockQ6K, GgmlType,
 };
 use candle_core::quantized::{GgmlDType, QTensor};
-use candle_core::{DType, Device, Storage, Tensor};
+use candle_core::Tensor;
 use rayon::prelude::*;
 
+use super::host_matmul::forward_rows;
 use super::out_ptr::OutPtr;
 use super::qblock::{quantize_row_k, ActK, QK_K};
 use super::{q4k, q6k};
@@ -240,23 +241,7 @@ impl BlockMatmul {
 
     /// `x` `[T, cols]` (any float dtype) -> `[T, rows]` f32.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (t, k) = x.dims2()?;
-        if k != self.cols {
-            return Err(other(format!(
-                "quantized matmul: input width {k}, weight {}x{}",
-                self.rows, self.cols
-            )));
-        }
-        let x = x.to_dtype(DType::F32)?.contiguous()?;
-        let out = {
-            let (st, layout) = x.storage_and_layout();
-            let Storage::Cpu(c) = &*st else {
-                return Err(other("quantized matmul: CPU tensors only"));
-            };
-            let off = layout.start_offset();
-            self.matmul_slice(&c.as_slice::<f32>()?[off..off + t * k], t)
-        };
-        Ok(Tensor::from_vec(out, (t, self.rows), &Device::Cpu)?)
+        forward_rows(x, self.rows, self.cols, |x, t| self.matmul_slice(x, t))
     }
 }
 
@@ -266,6 +251,7 @@ mod tests {
     use crate::testutil::max_diff;
     use candle_core::quantized::QMatMul;
     use candle_core::Module;
+    use candle_core::{DType, Device};
 
     /// Same numbers as candle's `QMatMul` (same dot products, same
     /// activation blocks) for every format but Q4_K/Q6_K, decode and prefill

@@ -6,6 +6,7 @@
 pub mod avx512_vnni;
 pub mod block_matmul;
 pub mod decode_attn;
+pub mod host_matmul;
 pub mod kv_elem;
 pub mod matvec;
 pub mod out_ptr;

@@ -139,42 +139,15 @@ pub fn dot_rows<const N: usize>(w: &[u8], xs: [&[ActK]; N]) -> [f32; N] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu::qblock::quantize_row_k;
-    use candle_core::quantized::{GgmlDType, QTensor};
-    use candle_core::{Device, Tensor};
 
     #[test]
     fn q6k_kernel_matches_reference_and_dequantized_weights() {
-        let (n, k) = (5, QK_K * 3);
-        let dev = Device::Cpu;
-        let w = crate::cpu::test_data::uniform(31, n * k, 1.0);
-        let w = Tensor::from_vec(w, (n, k), &dev).unwrap();
-        let q = QTensor::quantize(&w, GgmlDType::Q6K).unwrap();
-        let bytes = q.data().unwrap().to_vec();
-        let wd = q.dequantize(&dev).unwrap().to_vec2::<f32>().unwrap();
-        let x = crate::cpu::test_data::uniform(32, 2 * k, 1.0);
-        let mut xq = vec![ActK::default(); 2 * k / QK_K];
-        quantize_row_k(&x[..k], &mut xq[..k / QK_K]);
-        quantize_row_k(&x[k..], &mut xq[k / QK_K..]);
-        let (x0, x1) = xq.split_at(k / QK_K);
-        let rb = k / QK_K * Q6K_BYTES;
-        for r in 0..n {
-            let row = &bytes[r * rb..(r + 1) * rb];
-            let slow = dot_scalar(row, x0);
-            let fast = dot_rows::<1>(row, [x0])[0];
-            let two = dot_rows::<2>(row, [x1, x0]);
-            assert!(
-                (fast - slow).abs() <= 1e-4 * (1.0 + slow.abs()),
-                "{fast} {slow}"
-            );
-            assert!((two[1] - slow).abs() <= 1e-4 * (1.0 + slow.abs()));
-            assert!((two[0] - dot_scalar(row, x1)).abs() <= 1e-4 * (1.0 + slow.abs()));
-            let exact: f32 = wd[r].iter().zip(&x[..k]).map(|(a, b)| a * b).sum();
-            // activation quantization error only: ~|w|·|x|/127 over k terms
-            assert!(
-                (slow - exact).abs() < 0.05 * (k as f32).sqrt(),
-                "{slow} {exact}"
-            );
-        }
+        crate::cpu::test_data::check_k_kernel(
+            candle_core::quantized::GgmlDType::Q6K,
+            Q6K_BYTES,
+            dot_scalar,
+            dot_rows::<1>,
+            dot_rows::<2>,
+        );
     }
 }

@@ -7,10 +7,11 @@
 //! Rayon steals work instead, so a descheduled worker costs nothing.
 
 use candle_core::quantized::{GgmlDType, QTensor};
-use candle_core::{DType, Device, Storage, Tensor};
+use candle_core::Tensor;
 use rayon::prelude::*;
 
 use super::avx512_vnni;
+use super::host_matmul::forward_rows;
 use super::out_ptr::OutPtr;
 use super::qblock::{BlockQ8, WFormat, QK};
 use super::qkernel::{dot, dot_rows, quantize_row};
@@ -279,24 +280,7 @@ impl FastQ {
 
     /// `x` `[T, cols]` (any float dtype) -> `[T, rows]` f32.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (t, k) = x.dims2()?;
-        if k != self.cols {
-            return Err(other(format!(
-                "quantized matmul: input width {k}, weight {}x{}",
-                self.rows, self.cols
-            )));
-        }
-        let x = x.to_dtype(DType::F32)?.contiguous()?;
-        let out = {
-            let (st, layout) = x.storage_and_layout();
-            let data = match &*st {
-                Storage::Cpu(c) => c.as_slice::<f32>()?,
-                _ => return Err(other("quantized matmul: CPU tensors only")),
-            };
-            let off = layout.start_offset();
-            self.matmul_slice(&data[off..off + t * k], t)
-        };
-        Ok(Tensor::from_vec(out, (t, self.rows), &Device::Cpu)?)
+        forward_rows(x, self.rows, self.cols, |x, t| self.matmul_slice(x, t))
     }
 }
 
@@ -306,6 +290,7 @@ mod tests {
     use crate::testutil::max_diff;
     use candle_core::quantized::QMatMul;
     use candle_core::Module;
+    use candle_core::Device;
 
     #[test]
     fn packed_and_row_layouts_agree() {

@@ -66,3 +66,45 @@ pub fn assert_same(a: &[f32], b: &[f32], what: &str) {
         assert!((x - y).abs() < 1e-6, "{what}: {x} vs {y}");
     }
 }
+
+/// A K-quant row kernel (`q4k`, `q6k`) against its scalar reference (1 and
+/// 2 activation rows) and against candle's dequantized weights.
+pub fn check_k_kernel(
+    dt: candle_core::quantized::GgmlDType,
+    block_bytes: usize,
+    scalar: fn(&[u8], &[super::qblock::ActK]) -> f32,
+    dot1: fn(&[u8], [&[super::qblock::ActK]; 1]) -> [f32; 1],
+    dot2: fn(&[u8], [&[super::qblock::ActK]; 2]) -> [f32; 2],
+) {
+    use super::qblock::{quantize_row_k, ActK, QK_K};
+    use candle_core::{quantized::QTensor, Device, Tensor};
+    let (n, k) = (5, QK_K * 3);
+    let dev = Device::Cpu;
+    let w = Tensor::from_vec(uniform(21, n * k, 1.0), (n, k), &dev).unwrap();
+    let q = QTensor::quantize(&w, dt).unwrap();
+    let bytes = q.data().unwrap().to_vec();
+    let wd = q.dequantize(&dev).unwrap().to_vec2::<f32>().unwrap();
+    let x = uniform(22, 2 * k, 1.0);
+    let mut xq = vec![ActK::default(); 2 * k / QK_K];
+    quantize_row_k(&x[..k], &mut xq[..k / QK_K]);
+    quantize_row_k(&x[k..], &mut xq[k / QK_K..]);
+    let (x0, x1) = xq.split_at(k / QK_K);
+    let rb = k / QK_K * block_bytes;
+    for r in 0..n {
+        let row = &bytes[r * rb..(r + 1) * rb];
+        let slow = scalar(row, x0);
+        let close = |a: f32, b: f32| (a - b).abs() <= 1e-4 * (1.0 + b.abs());
+        assert!(close(dot1(row, [x0])[0], slow), "{dt:?} row {r}");
+        let two = dot2(row, [x1, x0]);
+        assert!(
+            close(two[1], slow) && close(two[0], scalar(row, x1)),
+            "{dt:?} row {r}"
+        );
+        let exact: f32 = wd[r].iter().zip(&x[..k]).map(|(a, b)| a * b).sum();
+        // activation quantization error only: ~|w|·|x|/127 over k terms
+        assert!(
+            (slow - exact).abs() < 0.05 * (k as f32).sqrt(),
+            "{dt:?}: {slow} {exact}"
+        );
+    }
+}
