@@ -3,7 +3,7 @@
 
 Run by developers, not by CI; the outputs are committed:
 
-    /work/venv-hf/bin/python tools/make_fixtures.py [--only tiny|smollm2]
+    /work/venv-hf/bin/python tools/make_fixtures.py [--only tiny|smollm2|gemma3]
 
 Versions used to produce the committed files (pinned in
 tools/requirements-fixtures.txt): Python 3.11.7, torch 2.15.0 (PyPI wheel,
@@ -18,6 +18,8 @@ Outputs
   tests/fixtures/smollm2/greedy.json           32 greedy tokens for 3 prompts
   tests/fixtures/smollm2/first_logits.safetensors   plain prompt logits
   tests/fixtures/smollm2/perplexity.json       alice29.txt, 512-token windows
+  tests/fixtures/gemma3/greedy.json            Gemma 3 270M greedy goldens
+  tests/fixtures/gemma3/perplexity.json        alice29.txt, 512-token windows, BOS first
 
 Everything is seeded; two runs give identical files on the same versions.
 """
@@ -407,7 +409,14 @@ def fetch_alice(cache_dir):
     return data, digest
 
 
-def run_perplexity(tok, model, alice_dir, max_windows):
+def run_perplexity(tok, model, alice_dir, max_windows, out_dir, model_name, bos, llamacpp_ref):
+    """Perplexity of alice29.txt in 512-token windows, kvlab perplexity's
+    protocol (src/eval/perplexity.rs): the whole text tokenized once without
+    special tokens, cut into non-overlapping windows (partial last one
+    dropped), each scored from its own prefix on tokens 1..511. With `bos`
+    (models whose GGUF sets tokenizer.ggml.add_bos_token, e.g. Gemma) each
+    window's first token is replaced by BOS, as llama.cpp's perplexity does;
+    the scored tokens are the same. Writes out_dir/perplexity.json."""
     data, digest = fetch_alice(alice_dir)
     # Bytes decoded as-is: the file is ASCII with CRLF line ends, kept.
     ids = tok(data.decode("utf-8"), add_special_tokens=False).input_ids
@@ -415,12 +424,15 @@ def run_perplexity(tok, model, alice_dir, max_windows):
     n_windows = len(ids) // win
     if max_windows:
         n_windows = min(n_windows, max_windows)
-    nll_windows, nll_second_half = [], []
+    nll_windows = []
     total, count, total_half, count_half = 0.0, 0, 0.0, 0
     t0 = time.time()
     for w in range(n_windows):
         chunk = torch.tensor(ids[w * win:(w + 1) * win])
-        logp = torch.log_softmax(forward(model, chunk).double(), dim=-1)
+        inp = chunk.clone()
+        if bos is not None:
+            inp[0] = bos
+        logp = torch.log_softmax(forward(model, inp).double(), dim=-1)
         nll = -logp[:-1].gather(1, chunk[1:, None]).squeeze(1)  # predicts tokens 1..511
         nll_windows.append(float(nll.mean()))
         total += float(nll.sum())
@@ -432,10 +444,17 @@ def run_perplexity(tok, model, alice_dir, max_windows):
         if w % 10 == 0:
             print(f"  window {w}/{n_windows} nll {nll_windows[-1]:.4f} ({time.time() - t0:.0f}s)")
     mean = total / count
+    if bos is None:
+        tokenizer = "HF tokenizer from the GGUF, add_special_tokens=False (no BOS)"
+    else:
+        tokenizer = (f"HF tokenizer from the GGUF, add_special_tokens=False; each window's "
+                     f"first token replaced by BOS ({bos}), as llama.cpp's perplexity does")
     doc = {
+        "model": model_name,
         "file": "alice29.txt (Brotli==1.2.1 sdist, tests/testdata/alice29.txt)",
         "sha256": digest,
-        "tokenizer": "HF tokenizer from the GGUF, add_special_tokens=False (no BOS)",
+        "tokenizer": tokenizer,
+        "bos": bos,
         "n_tokens": len(ids),
         "window": win,
         "stride": win,
@@ -447,14 +466,18 @@ def run_perplexity(tok, model, alice_dir, max_windows):
         "ppl_transformers_second_half": math.exp(total_half / count_half),
         "second_half_note": "only tokens 257..511 of each window scored (255 per window, "
                             "llama.cpp perplexity's convention), to compare with the reference",
-        "ppl_llamacpp_reference": 18.2,
+        "ppl_llamacpp_reference": llamacpp_ref,
         "nll_per_window": nll_windows,
         "transformers": transformers.__version__,
         "torch": torch.__version__,
+        "seconds": round(time.time() - t0, 1),
     }
-    (SMOL_DIR / "perplexity.json").write_text(json.dumps(doc, indent=1) + "\n")
-    print(f"  ppl {doc['ppl_transformers']:.3f} over {count} tokens in {n_windows} windows "
-          f"(second halves only: {doc['ppl_transformers_second_half']:.3f}); "
+    if bos is None:  # the SmolLM2 fixture's keys as first committed
+        del doc["model"], doc["bos"], doc["seconds"]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "perplexity.json").write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"  ppl {doc['ppl_transformers']:.4f} over {count} tokens in {n_windows} windows "
+          f"(second halves only: {doc['ppl_transformers_second_half']:.4f}); "
           f"{time.time() - t0:.0f}s")
 
 
@@ -468,12 +491,51 @@ def run_smollm2(args):
     run_greedy(tok, model)
     run_first_logits(tok, model)
     if not args.skip_ppl:
-        run_perplexity(tok, model, Path(args.alice_cache), args.max_windows)
+        # llama.cpp's figure for this model and file, as first quoted (see BENCHMARKS.md).
+        run_perplexity(tok, model, Path(args.alice_cache), args.max_windows, SMOL_DIR,
+                       path.name, None, 18.2)
 
 
 # ---------------------------------------------------------------- Gemma 3 270M
 
 GEMMA_DIR = REPO / "tests" / "fixtures" / "gemma3"
+
+
+LLAMA_TOKENIZE = REPO / "peers" / "llama.cpp" / "build" / "bin" / "llama-tokenize"
+
+
+def add_llamacpp_tokenization(tok, gguf, alice_dir, out_json):
+    """Adds to perplexity.json how llama.cpp (the reference for a GGUF's
+    SentencePiece vocab) tokenizes alice29.txt: its token count and the
+    blake3 of its ids as u32 LE (kvlab's ids_blake3), which kvlab's
+    `perplexity --json` must reproduce; and where transformers' tokenizer,
+    rebuilt from the GGUF's scores, first departs from it (runs of spaces
+    split differently), so the windows scored on different ids are known."""
+    import blake3
+    data, _ = fetch_alice(alice_dir)
+    with tempfile.NamedTemporaryFile("wb", suffix=".txt") as f:
+        f.write(data)
+        f.flush()
+        out = subprocess.run([str(LLAMA_TOKENIZE), "-m", str(gguf), "-f", f.name, "--ids",
+                              "--no-bos", "--log-disable"], check=True, capture_output=True,
+                             text=True).stdout
+    ll = [int(x) for x in out.strip().splitlines()[-1].strip("[]").split(",")]
+    hf = tok(data.decode("utf-8"), add_special_tokens=False).input_ids
+    first = next((i for i, (a, b) in enumerate(zip(hf, ll)) if a != b), min(len(hf), len(ll)))
+    doc = json.loads(out_json.read_text())
+    win = doc["window"]
+    doc.update({
+        "llamacpp_tokens": len(ll),
+        "llamacpp_ids_blake3": blake3.blake3(b"".join(i.to_bytes(4, "little") for i in ll)).hexdigest(),
+        "transformers_tokens": len(hf),
+        "transformers_first_different_id": first,
+        "windows_on_same_ids": first // win,
+        "tokenization_note": "transformers' tokenizer rebuilt from the GGUF splits long runs of "
+                             "spaces differently from llama.cpp (and kvlab); windows from "
+                             "windows_on_same_ids on are scored on different ids",
+    })
+    out_json.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"  llama.cpp {len(ll)} ids, transformers {len(hf)}; first difference at {first}")
 
 
 def run_gemma3(args):
@@ -497,6 +559,15 @@ def run_gemma3(args):
     doc = {"model": path.name, "transformers": transformers.__version__,
            "decoding": "greedy argmax with a DynamicCache, 16 new tokens", "cases": rows}
     (GEMMA_DIR / "greedy.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+    if not args.skip_ppl:
+        # The GGUF sets add_bos_token: kvlab puts BOS first in every window.
+        bos = tok.bos_token_id
+        assert tok("x", add_special_tokens=True).input_ids[0] == bos, "Gemma adds BOS"
+        # 15.1: llama.cpp's figure for this model and file (second halves, BOS first).
+        run_perplexity(tok, model, Path(args.alice_cache), args.max_windows, GEMMA_DIR,
+                       path.name, bos, 15.1)
+    if LLAMA_TOKENIZE.is_file():  # built by `make peers-llamacpp`
+        add_llamacpp_tokenization(tok, path, Path(args.alice_cache), GEMMA_DIR / "perplexity.json")
 
 
 def main():

@@ -5,7 +5,7 @@
 #
 #   make peers            both peers below
 #   make peers-hf         peers/venv: pinned torch (CPU, no nvidia wheels) + transformers + gguf
-#   make peers-llamacpp   peers/llama.cpp/build/bin/{llama-bench,llama-perplexity,llama-simple,llama-speculative}
+#   make peers-llamacpp   peers/llama.cpp/build/bin/{llama-bench,llama-perplexity,llama-simple,llama-speculative,llama-tokenize}
 #   make peers-kvpress    kvpress 0.5.5 in peers/venv; make press-fixtures rewrites tests/fixtures/press
 #   make peers-data       peers/data/alice29.txt (Brotli 1.2.1 sdist test data)
 #   make peers-ppl        llama.cpp perplexity of alice29.txt, 512-token chunks
@@ -26,7 +26,7 @@ LLAMACPP_SDIST     := $(PEERS_DIR)/dl/llama_cpp_python-$(LLAMACPP_PY_VER).tar.gz
 LLAMACPP_SDIST_SHA := 832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
 LLAMACPP_SRC       := $(PEERS_DIR)/llama.cpp
 LLAMACPP_BIN       := $(LLAMACPP_SRC)/build/bin
-LLAMACPP_TARGETS   := llama-bench llama-perplexity llama-simple llama-speculative
+LLAMACPP_TARGETS   := llama-bench llama-perplexity llama-simple llama-speculative llama-tokenize
 # This machine's ISA spelled out instead of GGML_NATIVE: the CPU reports AMX and
 # -march=native compiles ggml's AMX matmul, which segfaults on the Q4_1 model
 # (llama-bench, ggml_backend_amx_mul_mat). Everything else the CPU has stays on.

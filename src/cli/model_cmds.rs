@@ -374,11 +374,12 @@ pub fn perplexity_cmd(store: &Path, a: PerplexityArgs) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    let r = perplexity(&model, &ids, window, stride, max_windows)?;
+    let bos = tok.model_bos();
+    let r = perplexity(&model, &ids, window, stride, max_windows, bos)?;
     if a.json {
         println!(
             "{}",
-            serde_json::json!({ "ppl": r.ppl, "tokens": r.tokens, "windows": r.nll_per_window.len(), "window": window, "stride": stride, "dtype": dtype, "kv_dtype": kv_dtype })
+            serde_json::json!({ "ppl": r.ppl, "tokens": r.tokens, "windows": r.nll_per_window.len(), "window": window, "stride": stride, "bos": bos, "nll_per_window": r.nll_per_window, "text_tokens": ids.len(), "ids_blake3": kvlab::store::hashing::ids_blake3(&ids), "dtype": dtype, "kv_dtype": kv_dtype })
         );
     } else {
         println!("ppl {:.4}", r.ppl);

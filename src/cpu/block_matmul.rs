@@ -286,10 +286,14 @@ mod tests {
             for t in [1usize, 3, 70] {
                 let x = crate::cpu::test_data::uniform(5 + t as u64, t * k, 1.0);
                 let x = Tensor::from_vec(x, (t, k), &dev).unwrap();
-                // Q4_K/Q6_K run on kvlab's kernels, whose activation blocks are
-                // quantized symmetrically (candle's reach -128): close, not equal.
+                // Q4_K/Q6_K run on kvlab's kernels with the same 8-bit
+                // activation blocks as candle's (and llama.cpp's) Q8_K: equal
+                // up to the order of the f32 sums. (At 512 tokens candle's
+                // QMatMul returned other sums, ~1e-2 off the exact product of
+                // the quantized operands where kvlab's were ~1e-4: `t` stays
+                // small here.)
                 let tol = if matches!(dt, GgmlDType::Q4K | GgmlDType::Q6K) {
-                    0.05
+                    1e-3
                 } else {
                     0.0
                 };

@@ -289,8 +289,8 @@ mod tests {
     use super::*;
     use crate::testutil::max_diff;
     use candle_core::quantized::QMatMul;
-    use candle_core::Module;
     use candle_core::Device;
+    use candle_core::Module;
 
     #[test]
     fn packed_and_row_layouts_agree() {

@@ -100,6 +100,17 @@ pub fn check_k_kernel(
             close(two[1], slow) && close(two[0], scalar(row, x1)),
             "{dt:?} row {r}"
         );
+        // Exact against the dequantized weights times the dequantized
+        // activations: only f32 rounding may differ.
+        let xd: Vec<f32> = x0
+            .iter()
+            .flat_map(|b| b.qs.iter().map(move |&q| q as f32 * b.d))
+            .collect();
+        let same: f32 = wd[r].iter().zip(&xd).map(|(a, b)| a * b).sum();
+        assert!(
+            close(slow, same),
+            "{dt:?} row {r}: {slow} vs dequantized {same}"
+        );
         let exact: f32 = wd[r].iter().zip(&x[..k]).map(|(a, b)| a * b).sum();
         // activation quantization error only: ~|w|·|x|/127 over k terms
         assert!(

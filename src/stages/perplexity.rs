@@ -5,7 +5,7 @@ use crate::dag::item::{ItemCtx, ItemSpec, StoreFile};
 use crate::dag::params::Params;
 use crate::dag::stage::{StageCtx, StageKind};
 use crate::error::{IoContext, Result};
-use crate::eval::perplexity::{first_scored, window_nll, window_starts};
+use crate::eval::perplexity::{first_scored, window_ids, window_nll, window_starts};
 use crate::store::hashing::ids_blake3;
 use crate::table::write_parquet;
 use polars::prelude::*;
@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 
 pub const KIND: StageKind = StageKind {
     kind: "perplexity",
-    version: 2,
+    // 3: BOS first in each window of a model that asks for it (Gemma).
+    version: 3,
     inputs: &["model", "text"],
     all_upstream: false,
     optional_inputs: &[],
@@ -89,7 +90,8 @@ fn run(ctx: &StageCtx) -> Result<()> {
         .iter()
         .enumerate()
         .map(|(w, &s)| {
-            let chunk = &ids[s..s + window];
+            // BOS first where the model asks for it (in the ids, so in the key).
+            let chunk = &window_ids(&ids, s, window, tok.model_bos());
             let first = first_scored(w, window, stride);
             let mut preimage = serde_json::json!({
                 "model": digest,

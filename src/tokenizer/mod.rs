@@ -139,6 +139,12 @@ impl Tokenizer {
         self.bos
     }
 
+    /// BOS iff the model asks for it first (`tokenizer.ggml.add_bos_token`),
+    /// as [`encode_for_model`](Self::encode_for_model) puts it.
+    pub fn model_bos(&self) -> Option<u32> {
+        self.bos.filter(|_| self.add_bos)
+    }
+
     pub fn eos_id(&self) -> Option<u32> {
         self.eos
     }
