@@ -11,7 +11,6 @@
 use rayon::prelude::*;
 
 use super::kv_elem::KvElem;
-use super::prefill_attn::simd;
 use super::simd_level::SimdLevel;
 use super::softmax::exp_shifted;
 
@@ -19,11 +18,11 @@ use super::softmax::exp_shifted;
 const MIN_KEYS_PER_TASK: usize = 128;
 
 /// One task's partial result for the n_rep queries of a KV head.
-struct Partial {
-    max: Vec<f32>,
-    sum: Vec<f32>,
+pub(crate) struct Partial {
+    pub(crate) max: Vec<f32>,
+    pub(crate) sum: Vec<f32>,
     /// `[n_rep, hd]` unnormalised weighted sum of values.
-    acc: Vec<f32>,
+    pub(crate) acc: Vec<f32>,
 }
 
 #[inline]
@@ -39,19 +38,6 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     }
     let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
     s.iter().sum::<f32>() + tail
-}
-
-/// `partial` compiled with AVX2+FMA and explicit FMA kernels.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn partial_avx2(
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
-    hd: usize,
-    range: std::ops::Range<usize>,
-) -> Partial {
-    partial::<true>(q, k, v, hd, range)
 }
 
 /// AVX-512 form of `partial` for rows of `16 * HC` floats: R query rows at
@@ -142,16 +128,9 @@ unsafe fn rows_avx512<E: KvElem, const HC: usize, const R: usize>(
     R
 }
 
-/// Keys `range` of one KV head: `k`, `v` are that head's rows `[L, hd]`.
-/// `AVX` (64-wide rows, AVX2+FMA present) only through `partial_avx2`.
-#[inline(always)]
-fn partial<const AVX: bool>(
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
-    hd: usize,
-    range: std::ops::Range<usize>,
-) -> Partial {
+/// Keys `range` of one KV head: `k`, `v` are that head's rows `[L, hd]`
+/// (portable form; x86-64 has `decode_attn_avx2` and `partial_avx512`).
+fn partial(q: &[f32], k: &[f32], v: &[f32], hd: usize, range: std::ops::Range<usize>) -> Partial {
     let n_rep = q.len() / hd;
     let n = range.len();
     // scores [n_rep, n]
@@ -161,13 +140,7 @@ fn partial<const AVX: bool>(
         .enumerate()
     {
         for r in 0..n_rep {
-            let qr = &q[r * hd..(r + 1) * hd];
-            // SAFETY: AVX only inside `partial_avx2`.
-            s[r * n + j] = if AVX {
-                unsafe { simd::dot(qr, key) }
-            } else {
-                dot(qr, key)
-            };
+            s[r * n + j] = dot(&q[r * hd..(r + 1) * hd], key);
         }
     }
     let mut max = vec![f32::NEG_INFINITY; n_rep];
@@ -176,21 +149,6 @@ fn partial<const AVX: bool>(
         (max[r], sum[r]) = exp_shifted(&mut s[r * n..(r + 1) * n]);
     }
     let mut acc = vec![0f32; n_rep * hd];
-    if AVX {
-        let vis: Vec<usize> = range.clone().collect();
-        for r in 0..n_rep {
-            // SAFETY: as above; rows are 64 wide.
-            unsafe {
-                simd::pv64(
-                    &s[r * n..(r + 1) * n],
-                    &vis,
-                    v,
-                    &mut acc[r * hd..(r + 1) * hd],
-                )
-            };
-        }
-        return Partial { max, sum, acc };
-    }
     for (j, val) in v[range.start * hd..range.end * hd]
         .chunks_exact(hd)
         .enumerate()
@@ -245,16 +203,18 @@ pub fn decode_attention<'a, E: KvElem>(
                     }
                 };
             }
-            // Without AVX-512 the range is read as f32 (a copy for f16 caches).
+            #[cfg(target_arch = "x86_64")]
+            if level >= SimdLevel::Avx2
+                && hd.is_multiple_of(8)
+                && std::is_x86_feature_detected!("f16c")
+            {
+                // SAFETY: the CPU has AVX2+FMA (level) and F16C (checked).
+                return unsafe { super::decode_attn_avx2::partial(qh, k_at(h), v_at(h), hd, r) };
+            }
+            // The portable kernel reads the range as f32 (a copy for f16 caches).
             let k = E::to_f32s(&k_at(h)[r.start * hd..r.end * hd]);
             let v = E::to_f32s(&v_at(h)[r.start * hd..r.end * hd]);
-            let r = 0..r.len();
-            #[cfg(target_arch = "x86_64")]
-            if hd == 64 && level >= SimdLevel::Avx2 {
-                // SAFETY: the CPU has the features (checked above).
-                return unsafe { partial_avx2(qh, &k, &v, hd, r) };
-            }
-            partial::<false>(qh, &k, &v, hd, r)
+            partial(qh, &k, &v, hd, 0..r.len())
         })
         .collect();
     let mut out = vec![0f32; n_heads * hd];
@@ -300,8 +260,8 @@ mod tests {
 
     #[test]
     fn matches_naive_softmax_attention() {
-        // every kernel this CPU runs; n_rep 3 and 4; rows of 16, 64, 128
-        for (hd, nh) in [(16, 6), (64, 6), (64, 8), (128, 6)] {
+        // every kernel this CPU runs; n_rep 2 to 5; rows of 16, 24, 64, 128, 256
+        for (hd, nh) in [(16, 6), (64, 6), (64, 8), (128, 6), (256, 4), (24, 10)] {
             let (nkv, len) = (2, 700);
             let q = uniform(1, nh * hd, 2.0);
             let (ks, vs) = Stored::kv(2, nkv * len * hd);

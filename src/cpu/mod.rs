@@ -6,6 +6,8 @@
 pub mod avx512_vnni;
 pub mod block_matmul;
 pub mod decode_attn;
+#[cfg(target_arch = "x86_64")]
+pub mod decode_attn_avx2;
 pub mod host_matmul;
 pub mod kv_elem;
 pub mod matvec;

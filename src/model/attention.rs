@@ -19,7 +19,7 @@ use candle_core::{CpuStorage, DType, Layout, Storage, Tensor};
 use half::{bf16, f16};
 
 use super::linear::{FusedLinear, Linear};
-use super::mask::{build_mask, device_mask, needs_mask};
+use super::mask::{build_mask, device_mask, needs_mask, visible_suffix};
 use super::norm::Norm;
 use super::role::Role;
 use super::weights::Weights;
@@ -323,6 +323,17 @@ impl Attention {
         {
             if let Some(out) = fused_decode(&q, &keys, &vals, nh, scale as f32)? {
                 return Ok((self.o.forward(&out)?, None));
+            }
+        } else if on_cpu && observe.is_none() {
+            // A sliding-window layer past its window: the visible keys are
+            // the newest ones, a view of the cache with the same row strides.
+            if let Some(j0) = visible_suffix(positions, cache, layer, self.window) {
+                let (k, v) = (keys.narrow(1, j0, l - j0)?, vals.narrow(1, j0, l - j0)?);
+                if l > j0 {
+                    if let Some(out) = fused_decode(&q, &k, &v, nh, scale as f32)? {
+                        return Ok((self.o.forward(&out)?, None));
+                    }
+                }
             }
         }
         if on_cpu && observe.is_none() && std::env::var_os("KVLAB_UNFUSED_PREFILL").is_none() {

@@ -42,6 +42,31 @@ pub(crate) fn needs_mask(
     })
 }
 
+/// For one query whose window hides the oldest keys: the index from which
+/// the keys of `layer` are all visible and before which none is, when the
+/// cache holds one ascending position list for all heads (the usual case
+/// of a sliding-window layer past its window). Decode then attends to that
+/// suffix alone, on the unmasked kernel.
+pub(crate) fn visible_suffix(
+    q_pos: &[i64],
+    cache: &KvCache,
+    layer: usize,
+    window: Option<usize>,
+) -> Option<usize> {
+    let (&[q], Some(_)) = (q_pos, window) else {
+        return None;
+    };
+    if cache.is_per_head(layer) {
+        return None;
+    }
+    let ks = cache.positions(layer);
+    if !ks.windows(2).all(|w| w[0] < w[1]) || ks.last().is_some_and(|&k| k > q) {
+        return None;
+    }
+    // Ascending and none later than q: visibility only grows along ks.
+    Some(ks.partition_point(|&k| !visible(q, k, window)))
+}
+
 /// Additive mask `[heads_or_1, 1, T, L]` (0 or -inf) on the host, or None
 /// when `needs_mask` says no.
 pub(crate) fn build_mask(
