@@ -261,8 +261,16 @@ mod tests {
     #[test]
     fn matches_naive_softmax_attention() {
         // every kernel this CPU runs; n_rep 2 to 5; rows of 16, 24, 64, 128, 256
-        for (hd, nh) in [(16, 6), (64, 6), (64, 8), (128, 6), (256, 4), (24, 10)] {
-            let (nkv, len) = (2, 700);
+        for (hd, nh, len) in [
+            (16, 6, 700),
+            (64, 6, 700),
+            (64, 6, 7),
+            (64, 8, 1),
+            (128, 6, 700),
+            (256, 4, 300),
+            (24, 10, 9),
+        ] {
+            let nkv = 2;
             let q = uniform(1, nh * hd, 2.0);
             let (ks, vs) = Stored::kv(2, nkv * len * hd);
             let (k, v) = (&ks.f32, &vs.f32);

@@ -29,6 +29,23 @@ fn scales_mins(s: &[u8]) -> ([u8; 8], [u8; 8]) {
     (sc, m)
 }
 
+/// `scales_mins` in registers: scales and mins as 8 bytes each of a u64
+/// (byte i = sub-block i). Kernels read them without a store and reload,
+/// which stalls on store forwarding once per super-block.
+#[inline(always)]
+fn scales_mins_u64(s: &[u8]) -> (u64, u64) {
+    let word = |i: usize| u32::from_le_bytes([s[i], s[i + 1], s[i + 2], s[i + 3]]);
+    let (a0, a1, a2) = (word(0), word(4), word(8));
+    let sc_lo = a0 & 0x3f3f_3f3f;
+    let m_lo = a1 & 0x3f3f_3f3f;
+    let sc_hi = (a2 & 0x0f0f_0f0f) | (((a0 >> 6) & 0x0303_0303) << 4);
+    let m_hi = ((a2 >> 4) & 0x0f0f_0f0f) | (((a1 >> 6) & 0x0303_0303) << 4);
+    (
+        sc_lo as u64 | (sc_hi as u64) << 32,
+        m_lo as u64 | (m_hi as u64) << 32,
+    )
+}
+
 fn f16_at(b: &[u8], at: usize) -> f32 {
     f16::from_bits(u16::from_le_bytes([b[at], b[at + 1]])).to_f32()
 }
@@ -59,7 +76,7 @@ pub fn dot_scalar(w: &[u8], xs: &[ActK]) -> f32 {
 #[allow(clippy::needless_range_loop)]
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{scales_mins, ActK, Q4K_BYTES};
+    use super::{scales_mins_u64, ActK, Q4K_BYTES};
     use std::arch::x86_64::*;
 
     #[target_feature(enable = "avx2,fma,f16c")]
@@ -67,7 +84,8 @@ mod avx2 {
         let nsb = xs[0].len();
         let m4 = _mm256_set1_epi8(0x0F);
         let mut acc = [_mm256_setzero_ps(); N];
-        let mut mins = [0f32; N];
+        // Σ over sub-blocks of dx·dmin·m·Σqx, in 8 lanes until the end.
+        let mut macc = [_mm256_setzero_ps(); N];
         for b in 0..nsb {
             let wb = w.get_unchecked(b * Q4K_BYTES..(b + 1) * Q4K_BYTES);
             let dm = _mm_cvtph_ps(_mm_cvtsi32_si128(
@@ -75,14 +93,17 @@ mod avx2 {
             ));
             let d = _mm_cvtss_f32(dm);
             let dmin = _mm_cvtss_f32(_mm_movehdup_ps(dm));
-            let (sc, m) = scales_mins(&wb[4..16]);
+            let (sc, m) = scales_mins_u64(&wb[4..16]);
+            // Each min twice, as i16: it multiplies both 16-sums of its sub-block.
+            let mv = _mm_cvtsi64_si128(m as i64);
+            let m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mv, mv));
             let mut sumi = [_mm256_setzero_si256(); N];
             for j in 0..4 {
                 let bits = _mm256_loadu_si256(wb.as_ptr().add(16 + 32 * j) as *const __m256i);
                 let lo = _mm256_and_si256(bits, m4);
                 let hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
-                let s_lo = _mm256_set1_epi16(sc[2 * j] as i16);
-                let s_hi = _mm256_set1_epi16(sc[2 * j + 1] as i16);
+                let s_lo = _mm256_set1_epi16((sc >> (16 * j) & 0xff) as i16);
+                let s_hi = _mm256_set1_epi16((sc >> (16 * j + 8) & 0xff) as i16);
                 for k in 0..N {
                     let xq = xs[k].get_unchecked(b).qs.as_ptr().add(64 * j);
                     let x_lo = _mm256_loadu_si256(xq as *const __m256i);
@@ -94,25 +115,27 @@ mod avx2 {
             }
             for k in 0..N {
                 let xb = xs[k].get_unchecked(b);
-                let mut msum = 0i32;
-                for s in 0..8 {
-                    msum += m[s] as i32 * xb.sum32(s);
-                }
+                let sums = _mm256_loadu_si256(xb.sums.as_ptr() as *const __m256i);
+                let msum = _mm256_madd_epi16(m16, sums);
                 acc[k] = _mm256_fmadd_ps(
                     _mm256_set1_ps(xb.d * d),
                     _mm256_cvtepi32_ps(sumi[k]),
                     acc[k],
                 );
-                mins[k] -= xb.d * dmin * msum as f32;
+                macc[k] = _mm256_fmadd_ps(
+                    _mm256_set1_ps(xb.d * dmin),
+                    _mm256_cvtepi32_ps(msum),
+                    macc[k],
+                );
             }
         }
         let mut out = [0f32; N];
         for k in 0..N {
-            let v = acc[k];
+            let v = _mm256_sub_ps(acc[k], macc[k]);
             let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
             let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
             let s = _mm_add_ss(s, _mm_movehdup_ps(s));
-            out[k] = _mm_cvtss_f32(s) + mins[k];
+            out[k] = _mm_cvtss_f32(s);
         }
         out
     }
@@ -134,6 +157,19 @@ pub fn dot_rows<const N: usize>(w: &[u8], xs: [&[ActK]; N]) -> [f32; N] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packed_scales_read_alike() {
+        let mut s = [0u8; 12];
+        for seed in 0..64u32 {
+            s.iter_mut()
+                .enumerate()
+                .for_each(|(i, b)| *b = (seed * 37 + i as u32 * 101) as u8);
+            let (sc, m) = scales_mins(&s);
+            let (sc64, m64) = scales_mins_u64(&s);
+            assert_eq!((sc64.to_le_bytes(), m64.to_le_bytes()), (sc, m));
+        }
+    }
 
     #[test]
     fn q4k_kernel_matches_reference_and_dequantized_weights() {

@@ -68,6 +68,7 @@ mod avx2 {
                 (p.add(208) as *const u16).read_unaligned() as i32,
             )));
             let sc = std::slice::from_raw_parts(p.add(192) as *const i8, 16);
+            let sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(p.add(192) as *const __m128i));
             let mut sumi = [_mm256_setzero_si256(); N];
             for h in 0..2 {
                 let ql0 = _mm256_loadu_si256(p.add(64 * h) as *const __m256i);
@@ -102,12 +103,10 @@ mod avx2 {
             }
             for k in 0..N {
                 let xb = xs[k].get_unchecked(b);
-                let mut offset = 0i32;
-                for i in 0..16 {
-                    offset += sc[i] as i32 * xb.sums[i] as i32;
-                }
-                let v = _mm256_cvtepi32_ps(sumi[k]);
-                let v = _mm256_sub_ps(v, _mm256_set1_ps(4.0 * offset as f32));
+                // The -32 offset of every value: 32·Σ sc·Σqx, spread over the lanes.
+                let sums = _mm256_loadu_si256(xb.sums.as_ptr() as *const __m256i);
+                let offset = _mm256_slli_epi32::<5>(_mm256_madd_epi16(sc16, sums));
+                let v = _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi[k], offset));
                 acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(xb.d * d), v, acc[k]);
             }
         }
