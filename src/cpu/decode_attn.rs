@@ -10,20 +10,13 @@
 
 use rayon::prelude::*;
 
+use super::attn_partial::Partial;
 use super::kv_elem::KvElem;
 use super::simd_level::SimdLevel;
 use super::softmax::exp_shifted;
 
 /// Keys per task, at least; fewer keys are not worth a task.
 const MIN_KEYS_PER_TASK: usize = 128;
-
-/// One task's partial result for the n_rep queries of a KV head.
-pub(crate) struct Partial {
-    pub(crate) max: Vec<f32>,
-    pub(crate) sum: Vec<f32>,
-    /// `[n_rep, hd]` unnormalised weighted sum of values.
-    pub(crate) acc: Vec<f32>,
-}
 
 #[inline]
 fn dot(a: &[f32], b: &[f32]) -> f32 {

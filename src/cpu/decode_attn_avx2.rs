@@ -7,7 +7,7 @@
 
 use std::arch::x86_64::*;
 
-use super::decode_attn::Partial;
+use super::attn_partial::Partial;
 use super::kv_elem::KvElem;
 use super::softmax::exp_shifted;
 

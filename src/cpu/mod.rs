@@ -3,6 +3,7 @@
 //! They know nothing of the model; `crate::model` calls them on raw slices.
 //! A CUDA backend would sit beside this module.
 
+pub mod attn_partial;
 pub mod avx512_vnni;
 pub mod block_matmul;
 pub mod decode_attn;

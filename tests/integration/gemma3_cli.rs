@@ -1,9 +1,9 @@
 //! Gemma 3 270M (the pinned Q4_K_M GGUF, KVLAB_GEMMA3_GGUF from `make
 //! test`) through the CLI: `generate --json` reproduces transformers' greedy
-//! ids and text (tests/fixtures/gemma3/greedy.json), a short `perplexity`
-//! of alice29 runs with the window and token count it was asked for, and the
-//! first 512-token windows of alice29 score within 1 % of transformers
-//! (tests/fixtures/gemma3/perplexity.json, BOS first in every window).
+//! ids and text (tests/fixtures/gemma3/greedy.json), and `perplexity` of
+//! the first 512-token windows of alice29 scores within 1 % of transformers
+//! (tests/fixtures/gemma3/perplexity.json, BOS first in every window) on the
+//! ids llama.cpp tokenizes the whole text to.
 
 use crate::sandbox::{env_path, json_ids as ids, stderr, stdout, Sandbox};
 
@@ -62,32 +62,6 @@ fn gemma3_generate_json_equals_transformers() {
             case["name"]
         );
     }
-}
-
-#[test]
-fn gemma3_short_perplexity_runs() {
-    let sb = Sandbox::new("gemma3-ppl");
-    let alice = std::env::var("KVLAB_ALICE_TXT").expect("KVLAB_ALICE_TXT: run with `make test`");
-    let out = sb.kvlab(&[
-        "perplexity",
-        "--model",
-        &gemma3_gguf(),
-        "--text",
-        &alice,
-        "--window",
-        "128",
-        "--max-windows",
-        "2",
-        "--json",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let ppl = v["ppl"].as_f64().unwrap();
-    eprintln!("gemma3 alice29, 2 windows of 128: ppl {ppl:.3}");
-    assert_eq!(v["windows"], 2);
-    assert_eq!(v["tokens"], 2 * 127);
-    // A 270M model on plain English prose: far from uniform over 262k tokens.
-    assert!(ppl.is_finite() && ppl > 1.0 && ppl < 200.0, "ppl {ppl}");
 }
 
 /// The first windows of alice29 (512 tokens, BOS first, tokens 1..511
