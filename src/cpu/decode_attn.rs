@@ -197,11 +197,8 @@ pub fn decode_attention<'a, E: KvElem>(
                 };
             }
             #[cfg(target_arch = "x86_64")]
-            if level >= SimdLevel::Avx2
-                && hd.is_multiple_of(8)
-                && std::is_x86_feature_detected!("f16c")
-            {
-                // SAFETY: the CPU has AVX2+FMA (level) and F16C (checked).
+            if level >= SimdLevel::Avx2 && hd.is_multiple_of(8) {
+                // SAFETY: the CPU has AVX2, FMA and F16C (checked by `level`).
                 return unsafe { super::decode_attn_avx2::partial(qh, k_at(h), v_at(h), hd, r) };
             }
             // The portable kernel reads the range as f32 (a copy for f16 caches).

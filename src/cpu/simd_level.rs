@@ -6,9 +6,10 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum SimdLevel {
     Scalar,
-    /// AVX2 + FMA.
+    /// AVX2 + FMA + F16C (every AVX2 CPU has F16C; the kernels read f16
+    /// caches with it).
     Avx2,
-    /// AVX-512F + FMA.
+    /// AVX-512F and all of `Avx2`.
     Avx512,
 }
 
@@ -19,10 +20,12 @@ impl SimdLevel {
             use std::sync::OnceLock;
             static BEST: OnceLock<SimdLevel> = OnceLock::new();
             *BEST.get_or_init(|| {
-                let fma = is_x86_feature_detected!("fma");
-                if fma && is_x86_feature_detected!("avx512f") {
+                let avx2 = is_x86_feature_detected!("avx2")
+                    && is_x86_feature_detected!("fma")
+                    && is_x86_feature_detected!("f16c");
+                if avx2 && is_x86_feature_detected!("avx512f") {
                     SimdLevel::Avx512
-                } else if fma && is_x86_feature_detected!("avx2") {
+                } else if avx2 {
                     SimdLevel::Avx2
                 } else {
                     SimdLevel::Scalar

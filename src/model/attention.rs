@@ -327,12 +327,12 @@ impl Attention {
         } else if on_cpu && observe.is_none() {
             // A sliding-window layer past its window: the visible keys are
             // the newest ones, a view of the cache with the same row strides.
-            if let Some(j0) = visible_suffix(positions, cache, layer, self.window) {
+            if let Some(j0) =
+                visible_suffix(positions, cache, layer, self.window).filter(|&j0| j0 < l)
+            {
                 let (k, v) = (keys.narrow(1, j0, l - j0)?, vals.narrow(1, j0, l - j0)?);
-                if l > j0 {
-                    if let Some(out) = fused_decode(&q, &k, &v, nh, scale as f32)? {
-                        return Ok((self.o.forward(&out)?, None));
-                    }
+                if let Some(out) = fused_decode(&q, &k, &v, nh, scale as f32)? {
+                    return Ok((self.o.forward(&out)?, None));
                 }
             }
         }

@@ -63,12 +63,8 @@ fn default_quant_path_starts_like_f32_and_llama_cpp() {
             let out = quant.forward(&step, &pos, &mut cache, &last).unwrap();
             let l = out.logits.unwrap().flatten_all().unwrap();
             let l = l.to_vec1::<f32>().unwrap();
-            let (top, max) =
-                l.iter().enumerate().fold(
-                    (0, f32::NEG_INFINITY),
-                    |b, (j, &v)| if v > b.1 { (j, v) } else { b },
-                );
-            let gap = max - l[w as usize];
+            let top = crate::decode::sampling::argmax(&l) as usize;
+            let gap = l[top] - l[w as usize];
             assert!(
                 gap <= TIE,
                 "quant, {prompt:?} token {i}: wants {w} ({}), ranks {top} first by {gap}",

@@ -86,12 +86,13 @@ fn run(ctx: &StageCtx) -> Result<()> {
         ));
     }
     let digest = model.manifest.content_digest();
+    // BOS first where the model asks for it (in the ids, so in the key).
+    let bos = tok.model_bos();
     let specs: Vec<ItemSpec> = starts
         .iter()
         .enumerate()
         .map(|(w, &s)| {
-            // BOS first where the model asks for it (in the ids, so in the key).
-            let chunk = &window_ids(&ids, s, window, tok.model_bos());
+            let chunk = &window_ids(&ids, s, window, bos);
             let first = first_scored(w, window, stride);
             let mut preimage = serde_json::json!({
                 "model": digest,
